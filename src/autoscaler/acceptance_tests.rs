@@ -1,0 +1,1 @@
+//! Acceptance tests of the simulator on the shipped scenarios (`scenarios/*.yaml`).

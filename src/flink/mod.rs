@@ -1,0 +1,3 @@
+//! Everything about talking to Flink: configuration keys, the REST client, configuration rendering.
+
+pub mod config_keys;

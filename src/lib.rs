@@ -1,0 +1,14 @@
+//! flinkops: Apache Flink on Kubernetes the GitOps way.
+//!
+//! Data flows one way: Git → `manifests` (parse, validate, positions) → plan → apply → store ← controllers →
+//! runtime, with savepoint write-back the only path back to Git. Start at [`cli`] for the commands, [`crd`] for
+//! the resource model and [`validation`] for the rules every entry point shares.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod cli;
+pub mod crd;
+pub mod flink;
+pub mod manifests;
+pub mod units;
+pub mod validation;
