@@ -32,8 +32,10 @@ fn split_number(text: &str) -> (&str, &str) {
             && end > 0
             && bytes[end - 1].is_ascii_digit()
             && bytes.get(end + 1).is_some_and(|n| n.is_ascii_digit() || *n == b'-' || *n == b'+');
-        let is_exponent_sign = (c == b'-' || c == b'+') && end > 0 && (bytes[end - 1] == b'e' || bytes[end - 1] == b'E');
-        if c.is_ascii_digit() || c == b'.' || (end == 0 && (c == b'-' || c == b'+')) || is_exponent || is_exponent_sign {
+        let is_exponent_sign =
+            (c == b'-' || c == b'+') && end > 0 && (bytes[end - 1] == b'e' || bytes[end - 1] == b'E');
+        if c.is_ascii_digit() || c == b'.' || (end == 0 && (c == b'-' || c == b'+')) || is_exponent || is_exponent_sign
+        {
             end += 1;
         } else {
             break;
@@ -51,9 +53,8 @@ pub fn parse_flink_memory(text: &str) -> Result<u64, UnitError> {
     if number.is_empty() {
         return Err(UnitError::new(text, KIND, "it must start with a number"));
     }
-    let value: u64 = number
-        .parse()
-        .map_err(|_| UnitError::new(text, KIND, "the number must be a whole, non-negative count"))?;
+    let value: u64 =
+        number.parse().map_err(|_| UnitError::new(text, KIND, "the number must be a whole, non-negative count"))?;
     let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" | "bytes" => 1,
         "k" | "kb" | "kibibytes" => 1 << 10,
@@ -62,9 +63,7 @@ pub fn parse_flink_memory(text: &str) -> Result<u64, UnitError> {
         "t" | "tb" | "tebibytes" => 1 << 40,
         other => return Err(UnitError::new(text, KIND, format!("unknown unit {other:?} (use b, k, m, g or t)"))),
     };
-    value
-        .checked_mul(multiplier)
-        .ok_or_else(|| UnitError::new(text, KIND, "the size overflows 64 bits"))
+    value.checked_mul(multiplier).ok_or_else(|| UnitError::new(text, KIND, "the size overflows 64 bits"))
 }
 
 /// Parses a Kubernetes quantity (`1.5Gi`, `500M`, `100m`, `1e3`) into its numeric value (bytes for memory, cores for cpu).
@@ -143,9 +142,8 @@ pub fn parse_flink_duration(text: &str) -> Result<Duration, UnitError> {
     if number.is_empty() {
         return Err(UnitError::new(text, KIND, "it must start with a number"));
     }
-    let value: u64 = number
-        .parse()
-        .map_err(|_| UnitError::new(text, KIND, "the number must be a whole, non-negative count"))?;
+    let value: u64 =
+        number.parse().map_err(|_| UnitError::new(text, KIND, "the number must be a whole, non-negative count"))?;
     let nanos_per_unit: u128 = match unit.to_ascii_lowercase().as_str() {
         "ns" | "nano" | "nanos" | "nanosecond" | "nanoseconds" => 1,
         "µs" | "us" | "micro" | "micros" | "microsecond" | "microseconds" => 1_000,
@@ -157,7 +155,8 @@ pub fn parse_flink_duration(text: &str) -> Result<Duration, UnitError> {
         other => return Err(UnitError::new(text, KIND, format!("unknown unit {other:?} (use ms, s, min, h or d)"))),
     };
     let nanos = u128::from(value) * nanos_per_unit;
-    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| UnitError::new(text, KIND, "the duration overflows"))?;
+    let secs =
+        u64::try_from(nanos / 1_000_000_000).map_err(|_| UnitError::new(text, KIND, "the duration overflows"))?;
     Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
 }
 
@@ -194,7 +193,7 @@ fn parse_iso_duration(text: &str) -> Option<Duration> {
 pub fn format_flink_memory(bytes: u64) -> String {
     const UNITS: [(u64, &str); 4] = [(1 << 40, "t"), (1 << 30, "g"), (1 << 20, "m"), (1 << 10, "k")];
     for (size, unit) in UNITS {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{}{unit}", bytes / size);
         }
     }

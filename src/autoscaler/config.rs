@@ -246,9 +246,9 @@ impl<'a> KeyLookup<'a> {
     ) -> Result<Option<T>, ConfigError> {
         match self.find(name, old_names) {
             None => Ok(None),
-            Some((key, value)) => parse(value.trim())
-                .map(Some)
-                .map_err(|reason| ConfigError { key, value: value.to_owned(), reason }),
+            Some((key, value)) => {
+                parse(value.trim()).map(Some).map_err(|reason| ConfigError { key, value: value.to_owned(), reason })
+            }
         }
     }
 
@@ -265,7 +265,8 @@ impl<'a> KeyLookup<'a> {
     }
 
     fn u32(&self, name: &str, default: u32) -> Result<u32, ConfigError> {
-        Ok(self.parsed(name, &[], |v| v.parse::<u32>().map_err(|_| "expected a non-negative integer".to_owned()))?
+        Ok(self
+            .parsed(name, &[], |v| v.parse::<u32>().map_err(|_| "expected a non-negative integer".to_owned()))?
             .unwrap_or(default))
     }
 
@@ -329,14 +330,19 @@ impl AutoscalerConfig {
             utilization_boundary: keys.f64("target.utilization.boundary", &[], d.utilization_boundary)?,
             utilization_max: optional_f64("utilization.max")?,
             utilization_min: optional_f64("utilization.min")?,
-            scale_down_interval: keys.duration("scale-down.interval", &["scale-up.grace-period"], d.scale_down_interval)?,
+            scale_down_interval: keys.duration(
+                "scale-down.interval",
+                &["scale-up.grace-period"],
+                d.scale_down_interval,
+            )?,
             scale_down_max_factor: keys.f64("scale-down.max-factor", &[], d.scale_down_max_factor)?,
             scale_up_max_factor: keys.f64("scale-up.max-factor", &[], d.scale_up_max_factor)?,
             vertex_min_parallelism: keys.u32("vertex.min-parallelism", d.vertex_min_parallelism)?,
             vertex_max_parallelism: keys.u32("vertex.max-parallelism", d.vertex_max_parallelism)?,
             catch_up_duration: keys.duration("catch-up.duration", &[], d.catch_up_duration)?,
             restart_time: keys.duration("restart.time", &[], d.restart_time)?,
-            restart_time_tracking_enabled: keys.bool("restart.time-tracking.enabled", d.restart_time_tracking_enabled)?,
+            restart_time_tracking_enabled: keys
+                .bool("restart.time-tracking.enabled", d.restart_time_tracking_enabled)?,
             restart_time_tracking_limit: keys.duration(
                 "restart.time-tracking.limit",
                 &[],
@@ -364,10 +370,8 @@ impl AutoscalerConfig {
             memory_tuning_overhead: keys.f64("memory.tuning.overhead", &[], d.memory_tuning_overhead)?,
             memory_tuning_maximize_managed_memory: keys
                 .bool("memory.tuning.maximize-managed-memory", d.memory_tuning_maximize_managed_memory)?,
-            memory_tuning_scale_down_compensation: keys.bool(
-                "memory.tuning.scale-down-compensation.enabled",
-                d.memory_tuning_scale_down_compensation,
-            )?,
+            memory_tuning_scale_down_compensation: keys
+                .bool("memory.tuning.scale-down-compensation.enabled", d.memory_tuning_scale_down_compensation)?,
             history_max_count: keys.u32("history.max.count", 3)? as usize,
             history_max_age: keys.duration("history.max.age", &[], d.history_max_age)?,
             busy_time_aggregator: keys
@@ -521,7 +525,10 @@ fn resolve_alignment(keys: &KeyLookup<'_>) -> Result<AlignmentMode, ConfigError>
     let legacy = keys.parsed("scaling.key-group.partitions.adjust.mode", &[], |v| {
         parse_enum(
             v,
-            &[("EVENLY_SPREAD", LegacyAdjustMode::EvenlySpread), ("MAXIMIZE_UTILISATION", LegacyAdjustMode::MaximizeUtilisation)],
+            &[
+                ("EVENLY_SPREAD", LegacyAdjustMode::EvenlySpread),
+                ("MAXIMIZE_UTILISATION", LegacyAdjustMode::MaximizeUtilisation),
+            ],
         )
     })?;
     Ok(legacy.map_or(AlignmentMode::Balanced, |adjust| AlignmentMode::Legacy { adjust }))
@@ -564,6 +571,9 @@ fn parse_time_of_day(text: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
+    /// Flink configuration entries of one table row.
+    type Pairs = &'static [(&'static str, &'static str)];
+
     fn conf(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
@@ -580,10 +590,14 @@ mod tests {
     #[test]
     fn key_resolution_order() {
         // (case, configuration, expected utilization target)
-        let cases: &[(&str, &[(&str, &str)], f64)] = &[
+        let cases: &[(&str, Pairs, f64)] = &[
             ("current key", &[("job.autoscaler.utilization.target", "0.5")], 0.5),
             ("old name under current prefix", &[("job.autoscaler.target.utilization", "0.6")], 0.6),
-            ("current name under legacy prefix", &[("kubernetes.operator.job.autoscaler.utilization.target", "0.8")], 0.8),
+            (
+                "current name under legacy prefix",
+                &[("kubernetes.operator.job.autoscaler.utilization.target", "0.8")],
+                0.8,
+            ),
             ("old name under legacy prefix", &[("kubernetes.operator.job.autoscaler.target.utilization", "0.9")], 0.9),
             (
                 "current key wins over legacy",
@@ -625,7 +639,7 @@ mod tests {
 
     #[test]
     fn alignment_key_precedence() {
-        let cases: &[(&str, &[(&str, &str)], AlignmentMode)] = &[
+        let cases: &[(&str, Pairs, AlignmentMode)] = &[
             ("neither key: BALANCED", &[], AlignmentMode::Balanced),
             (
                 "deprecated key alone: 1.15.0 algorithm",

@@ -81,8 +81,8 @@ pub struct AutoscalerState {
     pub decisions: Vec<ScalingDecision>,
     /// Pending delayed scale-downs per vertex.
     pub delayed_scale_downs: BTreeMap<VertexId, DelayedScaleDown>,
-    /// flinkops: since when each vertex has continuously recommended a scale-up.
-    pub pending_scale_ups: BTreeMap<VertexId, u64>,
+    /// flinkops: since when some vertex has continuously been out of bounds upward (scale-up confirmation).
+    pub scale_up_pending_since_ms: Option<u64>,
     /// Last executed rescale, ms.
     pub last_rescale_ms: Option<u64>,
     /// Restart-time tracking: when the last executed rescale was triggered (cleared once the job runs again).
@@ -120,8 +120,15 @@ pub enum Outcome {
         /// Window-average heap usage.
         heap_usage: Option<f64>,
     },
-    /// No vertex would change (including delayed and unconfirmed ones).
+    /// No vertex would change (including delayed ones).
     NoChange,
+    /// flinkops: a scale-up is needed but not yet confirmed for `scale-up.confirmation`; nothing executes meanwhile.
+    ScaleUpPending {
+        /// Since when it has been needed, ms.
+        since_ms: u64,
+        /// When it will execute if still needed, ms.
+        confirmed_at_ms: u64,
+    },
     /// Some vertices would change, but none of them is out of bounds.
     Balanced,
     /// Recommendation only: `scaling.enabled=false` or an excluded period.
@@ -190,6 +197,20 @@ pub fn decide(
             changes.push((vertex, recommendation, applied));
         }
     }
+    // flinkops confirmation: while some vertex is out of bounds upward, nothing executes until that has held for
+    // `scale-up.confirmation` (then the evaluation's recent targets span only post-change data).
+    let upward_pressure = changes
+        .iter()
+        .any(|(vertex, _, applied)| *applied > vertex.parallelism && vertex.out_of_bounds() == Some(Direction::Up));
+    if upward_pressure {
+        let since_ms = *state.scale_up_pending_since_ms.get_or_insert(now);
+        let confirmed_at_ms = since_ms.saturating_add(millis(config.scale_up_confirmation));
+        if now < confirmed_at_ms {
+            return Decided { outcome: Outcome::ScaleUpPending { since_ms, confirmed_at_ms }, recommendations, state };
+        }
+    } else {
+        state.scale_up_pending_since_ms = None;
+    }
     // (3) nothing out of bounds among the changed vertices ⇒ nothing.
     if changes.is_empty() {
         return Decided { outcome: Outcome::NoChange, recommendations, state };
@@ -239,13 +260,13 @@ pub fn decide(
     }
     trim_history(config, &mut state, now);
     state.delayed_scale_downs.clear();
-    state.pending_scale_ups.clear();
+    state.scale_up_pending_since_ms = None;
     state.last_rescale_ms = Some(now);
     state.restart_pending_since_ms = Some(now);
     Decided { outcome: Outcome::Scale { decision }, recommendations, state }
 }
 
-/// §5.4 step 8 (delayed scale-down) and the flinkops scale-up confirmation; returns the parallelism to apply now.
+/// §5.4 step 8 (delayed scale-down); returns the parallelism to apply now.
 fn apply_delays(
     config: &AutoscalerConfig,
     state: &mut AutoscalerState,
@@ -256,22 +277,13 @@ fn apply_delays(
     match recommendation.direction() {
         None => {
             state.delayed_scale_downs.remove(vertex);
-            state.pending_scale_ups.remove(vertex);
             recommendation.current
         }
         Some(Direction::Up) => {
             state.delayed_scale_downs.remove(vertex);
-            let since = *state.pending_scale_ups.entry(vertex.clone()).or_insert(now);
-            // flinkops: act only once the scale-up has been recommended for the whole confirmation span, so that the
-            // trailing "recent" rate it is sized from contains only post-change data (see docs/autoscaler.md).
-            if now.saturating_sub(since) >= millis(config.scale_up_confirmation) {
-                recommendation.recommended
-            } else {
-                recommendation.current
-            }
+            recommendation.recommended
         }
         Some(Direction::Down) => {
-            state.pending_scale_ups.remove(vertex);
             let interval = millis(config.scale_down_interval);
             if interval == 0 {
                 return recommendation.recommended;
@@ -389,6 +401,7 @@ mod tests {
         JobEvaluation {
             at_ms: 0,
             backlog: false,
+            load_rising: false,
             gc_pressure: None,
             heap_usage_avg: None,
             restart_time: Duration::ZERO,
@@ -409,7 +422,9 @@ mod tests {
             Outcome::Scale { decision } | Outcome::ExecutionDisabled { decision, .. } => {
                 decision.vertices.iter().map(|c| (c.vertex.clone(), c.from, c.to)).collect()
             }
-            Outcome::MemoryPressure { .. } | Outcome::NoChange | Outcome::Balanced => Vec::new(),
+            Outcome::MemoryPressure { .. } | Outcome::NoChange | Outcome::ScaleUpPending { .. } | Outcome::Balanced => {
+                Vec::new()
+            }
         }
     }
 
@@ -465,7 +480,9 @@ mod tests {
             panic!("expected a recommendation, got {:?}", decided.outcome)
         };
         assert_eq!(disabled_by, "job.autoscaler.scaling.enabled:false");
-        assert!(decision.report.starts_with("Scaling execution disabled by config job.autoscaler.scaling.enabled:false"));
+        assert!(
+            decision.report.starts_with("Scaling execution disabled by config job.autoscaler.scaling.enabled:false")
+        );
         assert!(decided.state.history.is_empty());
     }
 
@@ -510,18 +527,19 @@ mod tests {
     }
 
     #[test]
-    fn scale_up_confirmation_holds_then_executes() {
+    fn scale_up_confirmation_holds_everything_then_executes() {
         let config = AutoscalerConfig { scale_up_confirmation: Duration::from_secs(120), ..upstream() };
         let job = evaluation(vec![vertex("a", 1400.0)]);
         let first = decide(&config, &AutoscalerState::default(), &job, &at(0));
-        assert_eq!(first.outcome, Outcome::NoChange);
+        assert_eq!(first.outcome, Outcome::ScaleUpPending { since_ms: 0, confirmed_at_ms: 2 * MINUTE });
         let early = decide(&config, &first.state, &job, &at(MINUTE));
-        assert_eq!(early.outcome, Outcome::NoChange);
+        assert!(matches!(early.outcome, Outcome::ScaleUpPending { .. }));
         let confirmed = decide(&config, &early.state, &job, &at(2 * MINUTE));
         assert_eq!(changes(&confirmed.outcome), vec![("a".to_owned(), 4, 8)]);
-        // an in-between "no change" restarts the confirmation.
+        assert_eq!(confirmed.state.scale_up_pending_since_ms, None);
+        // a run without upward pressure restarts the confirmation.
         let interrupted = decide(&config, &first.state, &evaluation(vec![vertex("a", 700.0)]), &at(MINUTE));
-        assert!(interrupted.state.pending_scale_ups.is_empty());
+        assert_eq!(interrupted.state.scale_up_pending_since_ms, None);
     }
 
     #[test]
@@ -541,10 +559,34 @@ mod tests {
     #[test]
     fn restart_tracking_measures_the_restart_after_a_rescale() {
         let config = AutoscalerConfig { restart_time_tracking_enabled: true, ..upstream() };
-        let mut state = decide(&config, &AutoscalerState::default(), &evaluation(vec![vertex("a", 1400.0)]), &at(0)).state;
+        let mut state =
+            decide(&config, &AutoscalerState::default(), &evaluation(vec![vertex("a", 1400.0)]), &at(0)).state;
         state.observe_running_since(90_000);
         assert_eq!(state.restart_time(&config), Duration::from_secs(90));
         assert_eq!(state.restart_time(&upstream()), Duration::from_secs(300));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_scaling_when_every_vertex_is_within_the_utilization_boundary(
+            targets in proptest::collection::vec(1.0f64..1e6, 1..5),
+            utilizations in proptest::collection::vec(0.41f64..0.99, 5),
+            parallelism in 1u32..100,
+        ) {
+            // TPR = target / utilization with utilization strictly inside [lower 0.4, upper 1.0].
+            let vertices: Vec<VertexEvaluation> = targets
+                .iter()
+                .zip(&utilizations)
+                .enumerate()
+                .map(|(i, (target, utilization))| VertexEvaluation {
+                    parallelism,
+                    true_processing_rate: target / utilization,
+                    ..vertex(&format!("v{i}"), *target)
+                })
+                .collect();
+            let decided = decide(&upstream(), &AutoscalerState::default(), &evaluation(vertices), &at(0));
+            proptest::prop_assert!(matches!(decided.outcome, Outcome::NoChange | Outcome::Balanced));
+        }
     }
 
     #[test]

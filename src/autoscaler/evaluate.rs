@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::config::{AutoscalerConfig, BusyTimeAggregator};
-use super::metrics::{CollectedSample, CollectedVertexMetrics, MetricsWindow, VertexId, millis};
+use super::metrics::{CollectedSample, CollectedVertexMetrics, JobTopology, MetricsWindow, VertexId, millis};
 
 /// Why a window could not be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,7 +56,7 @@ pub struct VertexEvaluation {
     pub true_processing_rate: f64,
     /// Where the TPR came from.
     pub tpr_source: TprSource,
-    /// Target data rate (window average; see docs for the flinkops recent-rate rule), records/s.
+    /// Target data rate, records/s: the window rate (upstream), or `max(window, recent)` when the load is rising.
     pub target_rate: f64,
     /// Extra rate to clear the backlog within `catch-up.duration`.
     pub catch_up_rate: f64,
@@ -106,6 +106,8 @@ pub struct JobEvaluation {
     pub at_ms: u64,
     /// Some source's lag exceeds `backlog-processing.lag-threshold`.
     pub backlog: bool,
+    /// flinkops: evaluated with the recent target rates because some vertex is out of bounds upward with them.
+    pub load_rising: bool,
     /// Latest GC_PRESSURE.
     pub gc_pressure: Option<f64>,
     /// Window average of HEAP_MAX_USAGE_RATIO.
@@ -131,7 +133,11 @@ pub fn rate(samples: &[CollectedSample], vertex: &str, metric: impl Fn(&Collecte
 }
 
 /// `avg(X)` over finite samples; NaN if none, +∞ if only infinite ones.
-pub fn average(samples: &[CollectedSample], vertex: &str, metric: impl Fn(&CollectedVertexMetrics) -> Option<f64>) -> f64 {
+pub fn average(
+    samples: &[CollectedSample],
+    vertex: &str,
+    metric: impl Fn(&CollectedVertexMetrics) -> Option<f64>,
+) -> f64 {
     let values: Vec<f64> = samples.iter().filter_map(|s| s.vertices.get(vertex).and_then(&metric)).collect();
     let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     if !finite.is_empty() {
@@ -168,6 +174,11 @@ pub fn capacity_at_utilization(
 
 /// Evaluates a ready window (§5.3). `restart_time` is `restart.time` or the tracked value.
 ///
+/// flinkops extension (off when `scale_up_confirmation` is zero): the source target rate is also measured over the
+/// trailing confirmation span; if, with those "recent" targets, some vertex is out of bounds upward, the whole job is
+/// evaluated with `max(window, recent)` targets (a load increase is under way: size every vertex for it), otherwise
+/// exactly as upstream with the window targets.
+///
 /// # Errors
 /// A window without samples/topology, or a source without an ingestion rate.
 pub fn evaluate(
@@ -181,141 +192,199 @@ pub fn evaluate(
     if window.samples.len() < 2 {
         return Err(EvaluationError::WindowNotReady);
     }
-    let samples = window.samples.as_slice();
-    // flinkops: the trailing span for the "recent" target rate (none when the confirmation is 0 = upstream mode).
-    let recent = recent_samples(samples, config.scale_up_confirmation);
-    let input_rates: BTreeMap<&str, f64> =
-        topology.vertices().iter().map(|v| (v.id.as_str(), rate(samples, &v.id, |m| Some(m.num_records_in)))).collect();
-    let output_rates: BTreeMap<&str, f64> = topology
-        .vertices()
-        .iter()
-        .map(|v| (v.id.as_str(), rate(samples, &v.id, |m| Some(m.num_records_out))))
-        .collect();
-    let rate_of = |rates: &BTreeMap<&str, f64>, id: &str| rates.get(id).copied().unwrap_or(f64::NAN);
-
-    // outputRatio(u→v) = edgeRate / rate(NUM_RECORDS_IN of u), 0 unless both are positive.
-    let output_ratio = |from: &str, to: &str| -> f64 {
-        let from_input = rate_of(&input_rates, from);
-        let to_inputs: Vec<&str> = topology.inputs(to).map(|e| e.from.as_str()).collect();
-        let edge_rate = if to_inputs.len() == 1 {
-            rate_of(&input_rates, to)
-        } else if to_inputs.iter().filter(|u| **u != from).all(|u| topology.outputs(u).count() == 1) {
-            let others: f64 = to_inputs.iter().filter(|u| **u != from).map(|u| rate_of(&output_rates, u)).sum();
-            rate_of(&input_rates, to) - others
-        } else {
-            rate_of(&output_rates, from)
-        };
-        if from_input > 0.0 && edge_rate > 0.0 { edge_rate / from_input } else { 0.0 }
-    };
-
-    let catch_up_s = config.catch_up_duration.as_secs() as f64;
-    let mut target_rates: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut catch_up_rates: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut backlog = false;
-    for vertex in topology.vertices() {
-        let id = vertex.id.as_str();
-        let input_rate = rate_of(&input_rates, id);
-        let (target, catch_up) = if topology.is_source(id) {
-            let lag_rate = rate(samples, id, |m| m.lag);
-            let window_target = (input_rate + lag_rate).max(0.0);
-            if window_target.is_nan() {
-                return Err(EvaluationError::NoIngestionRate(vertex.id.clone()));
-            }
-            let target = match recent {
-                Some(recent) => {
-                    let recent_target = (rate(recent, id, |m| Some(m.num_records_in)) + rate(recent, id, |m| m.lag)).max(0.0);
-                    if recent_target.is_finite() { window_target.max(recent_target) } else { window_target }
-                }
-                None => window_target,
-            };
-            let lag = latest.vertices.get(id).and_then(|m| m.lag).unwrap_or(0.0);
-            if input_rate.is_finite() && lag / input_rate > config.backlog_lag_threshold.as_secs_f64() {
-                backlog = true;
-            }
-            (target, if catch_up_s == 0.0 { 0.0 } else { lag / catch_up_s })
-        } else {
-            topology.inputs(id).fold((0.0, 0.0), |(target, catch_up), edge| {
-                let ratio = output_ratio(&edge.from, id);
-                let upstream_target = target_rates.get(edge.from.as_str()).copied().unwrap_or(0.0);
-                let upstream_catch_up = catch_up_rates.get(edge.from.as_str()).copied().unwrap_or(0.0);
-                (target + upstream_target * ratio, catch_up + upstream_catch_up * ratio)
-            })
-        };
-        target_rates.insert(id, target);
-        catch_up_rates.insert(id, catch_up);
+    let context = WindowContext::new(topology, &window.samples, latest);
+    let window_targets = context.targets(config, None)?;
+    let mut load_rising = false;
+    let mut vertices = context.vertex_evaluations(config, &window_targets, restart_time);
+    if let Some(recent) = recent_samples(&window.samples, config.scale_up_confirmation) {
+        let recent_targets = context.targets(config, Some(recent))?;
+        let recent_vertices = context.vertex_evaluations(config, &recent_targets, restart_time);
+        if recent_vertices.iter().any(|v| v.out_of_bounds() == Some(Direction::Up)) {
+            load_rising = true;
+            vertices = recent_vertices;
+        }
     }
-
-    let upper = config.utilization_upper(backlog);
-    let lower = config.utilization_lower(backlog);
-    let vertices = topology
-        .vertices()
-        .iter()
-        .map(|vertex| {
-            let id = vertex.id.as_str();
-            let input_rate = rate_of(&input_rates, id);
-            let busy_time = match config.busy_time_aggregator {
-                BusyTimeAggregator::Avg => {
-                    rate(samples, id, |m| Some(m.accumulated_busy_time_ms)) / f64::from(vertex.parallelism.max(1))
-                }
-                BusyTimeAggregator::Max | BusyTimeAggregator::Min => average(samples, id, |m| Some(m.load)) * 1000.0,
-            };
-            let tpr_input_rate = match config.busy_time_aggregator {
-                BusyTimeAggregator::Avg => input_rate,
-                BusyTimeAggregator::Max | BusyTimeAggregator::Min => {
-                    let per_second = average(samples, id, |m| m.num_records_in_per_second);
-                    if per_second.is_finite() { per_second } else { input_rate }
-                }
-            };
-            let tpr_busy = if tpr_input_rate == 0.0 { f64::INFINITY } else { tpr_input_rate / (busy_time / 1000.0) };
-            let observed_count = samples
-                .iter()
-                .filter_map(|s| s.vertices.get(id).and_then(|m| m.observed_tpr))
-                .filter(|v| v.is_finite())
-                .count();
-            let tpr_observed = if observed_count < config.observed_tpr_min_observations.max(1) as usize {
-                f64::NAN
-            } else {
-                average(samples, id, |m| m.observed_tpr.filter(|v| v.is_finite()))
-            };
-            let use_observed = !tpr_observed.is_nan()
-                && (!tpr_busy.is_finite() || tpr_busy > tpr_observed * (1.0 + config.observed_tpr_switch_threshold));
-            let (true_processing_rate, tpr_source) =
-                if use_observed { (tpr_observed, TprSource::Observed) } else { (tpr_busy, TprSource::BusyTime) };
-            let target = target_rates.get(id).copied().unwrap_or(f64::NAN);
-            let catch_up = catch_up_rates.get(id).copied().unwrap_or(f64::NAN);
-            let capacity = |utilization: f64, restart: Option<Duration>| {
-                capacity_at_utilization(target, catch_up, utilization, restart, config.catch_up_duration)
-            };
-            VertexEvaluation {
-                vertex: vertex.id.clone(),
-                parallelism: vertex.parallelism,
-                max_parallelism: vertex.max_parallelism,
-                source_partitions: vertex.source_partitions,
-                is_source: topology.is_source(id),
-                has_hash_input: topology.has_hash_input(id),
-                input_rate,
-                busy_time_ms_per_second: busy_time,
-                true_processing_rate,
-                tpr_source,
-                target_rate: target,
-                catch_up_rate: catch_up,
-                lag: latest.vertices.get(id).and_then(|m| m.lag),
-                scale_up_rate_threshold: capacity(upper, None),
-                scale_down_rate_threshold: capacity(lower, Some(restart_time)),
-                target_capacity: capacity(config.utilization_target, Some(restart_time)),
-                load_not_finite: samples.iter().any(|s| s.vertices.get(id).is_some_and(|m| !m.load.is_finite())),
-            }
-        })
-        .collect();
-    let heap: Vec<f64> = samples.iter().filter_map(|s| s.heap_usage_ratio).collect();
+    let heap: Vec<f64> = window.samples.iter().filter_map(|s| s.heap_usage_ratio).collect();
     Ok(JobEvaluation {
         at_ms: latest.at_ms,
-        backlog,
+        backlog: window_targets.backlog,
+        load_rising,
         gc_pressure: latest.gc_pressure,
         heap_usage_avg: (!heap.is_empty()).then(|| heap.iter().sum::<f64>() / heap.len() as f64),
         restart_time,
         vertices,
     })
+}
+
+/// Target and catch-up rate per vertex, and backlog mode.
+struct Targets<'a> {
+    target: BTreeMap<&'a str, f64>,
+    catch_up: BTreeMap<&'a str, f64>,
+    backlog: bool,
+}
+
+/// Window-wide rates shared by both target views.
+struct WindowContext<'a> {
+    topology: &'a JobTopology,
+    samples: &'a [CollectedSample],
+    latest: &'a CollectedSample,
+    input_rates: BTreeMap<&'a str, f64>,
+    output_rates: BTreeMap<&'a str, f64>,
+}
+
+impl<'a> WindowContext<'a> {
+    fn new(topology: &'a JobTopology, samples: &'a [CollectedSample], latest: &'a CollectedSample) -> Self {
+        let input_rates = topology
+            .vertices()
+            .iter()
+            .map(|v| (v.id.as_str(), rate(samples, &v.id, |m| Some(m.num_records_in))))
+            .collect();
+        let output_rates = topology
+            .vertices()
+            .iter()
+            .map(|v| (v.id.as_str(), rate(samples, &v.id, |m| Some(m.num_records_out))))
+            .collect();
+        Self { topology, samples, latest, input_rates, output_rates }
+    }
+
+    fn input_rate(&self, id: &str) -> f64 {
+        self.input_rates.get(id).copied().unwrap_or(f64::NAN)
+    }
+
+    fn output_rate(&self, id: &str) -> f64 {
+        self.output_rates.get(id).copied().unwrap_or(f64::NAN)
+    }
+
+    /// outputRatio(u→v) = edgeRate / rate(NUM_RECORDS_IN of u), 0 unless both are positive.
+    fn output_ratio(&self, from: &str, to: &str) -> f64 {
+        let topology = self.topology;
+        let from_input = self.input_rate(from);
+        let to_inputs: Vec<&str> = topology.inputs(to).map(|e| e.from.as_str()).collect();
+        let edge_rate = if to_inputs.len() == 1 {
+            self.input_rate(to)
+        } else if to_inputs.iter().filter(|u| **u != from).all(|u| topology.outputs(u).count() == 1) {
+            let others: f64 = to_inputs.iter().filter(|u| **u != from).map(|u| self.output_rate(u)).sum();
+            self.input_rate(to) - others
+        } else {
+            self.output_rate(from)
+        };
+        if from_input > 0.0 && edge_rate > 0.0 { edge_rate / from_input } else { 0.0 }
+    }
+
+    /// Target and catch-up rates in topological order; with `recent`, source targets are `max(window, recent)`.
+    fn targets(
+        &self,
+        config: &AutoscalerConfig,
+        recent: Option<&[CollectedSample]>,
+    ) -> Result<Targets<'a>, EvaluationError> {
+        let topology = self.topology;
+        let catch_up_s = config.catch_up_duration.as_secs() as f64;
+        let mut targets = Targets { target: BTreeMap::new(), catch_up: BTreeMap::new(), backlog: false };
+        for vertex in topology.vertices() {
+            let id = vertex.id.as_str();
+            let input_rate = self.input_rate(id);
+            let (target, catch_up) = if topology.is_source(id) {
+                let window_target = (input_rate + rate(self.samples, id, |m| m.lag)).max(0.0);
+                if window_target.is_nan() {
+                    return Err(EvaluationError::NoIngestionRate(vertex.id.clone()));
+                }
+                let recent_target = recent
+                    .map(|recent| (rate(recent, id, |m| Some(m.num_records_in)) + rate(recent, id, |m| m.lag)).max(0.0))
+                    .filter(|t| t.is_finite());
+                let lag = self.latest.vertices.get(id).and_then(|m| m.lag).unwrap_or(0.0);
+                if input_rate.is_finite() && lag / input_rate > config.backlog_lag_threshold.as_secs_f64() {
+                    targets.backlog = true;
+                }
+                let target = recent_target.map_or(window_target, |recent| window_target.max(recent));
+                (target, if catch_up_s == 0.0 { 0.0 } else { lag / catch_up_s })
+            } else {
+                topology.inputs(id).fold((0.0, 0.0), |(target, catch_up), edge| {
+                    let ratio = self.output_ratio(&edge.from, id);
+                    let upstream_target = targets.target.get(edge.from.as_str()).copied().unwrap_or(0.0);
+                    let upstream_catch_up = targets.catch_up.get(edge.from.as_str()).copied().unwrap_or(0.0);
+                    (target + upstream_target * ratio, catch_up + upstream_catch_up * ratio)
+                })
+            };
+            targets.target.insert(id, target);
+            targets.catch_up.insert(id, catch_up);
+        }
+        Ok(targets)
+    }
+
+    fn vertex_evaluations(
+        &self,
+        config: &AutoscalerConfig,
+        targets: &Targets<'_>,
+        restart_time: Duration,
+    ) -> Vec<VertexEvaluation> {
+        let (topology, samples) = (self.topology, self.samples);
+        let upper = config.utilization_upper(targets.backlog);
+        let lower = config.utilization_lower(targets.backlog);
+        topology
+            .vertices()
+            .iter()
+            .map(|vertex| {
+                let id = vertex.id.as_str();
+                let input_rate = self.input_rate(id);
+                let busy_time = match config.busy_time_aggregator {
+                    BusyTimeAggregator::Avg => {
+                        rate(samples, id, |m| Some(m.accumulated_busy_time_ms)) / f64::from(vertex.parallelism.max(1))
+                    }
+                    BusyTimeAggregator::Max | BusyTimeAggregator::Min => {
+                        average(samples, id, |m| Some(m.load)) * 1000.0
+                    }
+                };
+                let tpr_input_rate = match config.busy_time_aggregator {
+                    BusyTimeAggregator::Avg => input_rate,
+                    BusyTimeAggregator::Max | BusyTimeAggregator::Min => {
+                        let per_second = average(samples, id, |m| m.num_records_in_per_second);
+                        if per_second.is_finite() { per_second } else { input_rate }
+                    }
+                };
+                let tpr_busy =
+                    if tpr_input_rate == 0.0 { f64::INFINITY } else { tpr_input_rate / (busy_time / 1000.0) };
+                let observed_count = samples
+                    .iter()
+                    .filter_map(|s| s.vertices.get(id).and_then(|m| m.observed_tpr))
+                    .filter(|v| v.is_finite())
+                    .count();
+                let tpr_observed = if observed_count < config.observed_tpr_min_observations.max(1) as usize {
+                    f64::NAN
+                } else {
+                    average(samples, id, |m| m.observed_tpr.filter(|v| v.is_finite()))
+                };
+                let use_observed = !tpr_observed.is_nan()
+                    && (!tpr_busy.is_finite()
+                        || tpr_busy > tpr_observed * (1.0 + config.observed_tpr_switch_threshold));
+                let (true_processing_rate, tpr_source) =
+                    if use_observed { (tpr_observed, TprSource::Observed) } else { (tpr_busy, TprSource::BusyTime) };
+                let target = targets.target.get(id).copied().unwrap_or(f64::NAN);
+                let catch_up = targets.catch_up.get(id).copied().unwrap_or(f64::NAN);
+                let capacity = |utilization: f64, restart: Option<Duration>| {
+                    capacity_at_utilization(target, catch_up, utilization, restart, config.catch_up_duration)
+                };
+                VertexEvaluation {
+                    vertex: vertex.id.clone(),
+                    parallelism: vertex.parallelism,
+                    max_parallelism: vertex.max_parallelism,
+                    source_partitions: vertex.source_partitions,
+                    is_source: topology.is_source(id),
+                    has_hash_input: topology.has_hash_input(id),
+                    input_rate,
+                    busy_time_ms_per_second: busy_time,
+                    true_processing_rate,
+                    tpr_source,
+                    target_rate: target,
+                    catch_up_rate: catch_up,
+                    lag: self.latest.vertices.get(id).and_then(|m| m.lag),
+                    scale_up_rate_threshold: capacity(upper, None),
+                    scale_down_rate_threshold: capacity(lower, Some(restart_time)),
+                    target_capacity: capacity(config.utilization_target, Some(restart_time)),
+                    load_not_finite: samples.iter().any(|s| s.vertices.get(id).is_some_and(|m| !m.load.is_finite())),
+                }
+            })
+            .collect()
+    }
 }
 
 /// The samples of the trailing `span` (at least the last two); `None` when the span is zero (upstream mode).
@@ -337,10 +406,7 @@ mod tests {
     const SECOND: u64 = 1000;
 
     /// A window of `n` samples 10 s apart over the chain source → map → sink, built from per-vertex closures.
-    fn window(
-        n: u64,
-        metrics: impl Fn(&str, u64) -> CollectedVertexMetrics,
-    ) -> MetricsWindow {
+    fn window(n: u64, metrics: impl Fn(&str, u64) -> CollectedVertexMetrics) -> MetricsWindow {
         let topology = chain_topology(2);
         let samples = (0..n)
             .map(|i| CollectedSample {
@@ -394,8 +460,9 @@ mod tests {
     fn capacity_formula() {
         let half_hour = Duration::from_secs(1800);
         let five_min = Some(Duration::from_secs(300));
-        // (case, target, catch-up, u, restart, catch-up duration, expected)
-        let cases: &[(&str, f64, f64, f64, Option<Duration>, Duration, f64)] = &[
+        /// (case, target, catch-up, u, restart, catch-up duration, expected)
+        type CapacityCase = (&'static str, f64, f64, f64, Option<Duration>, Duration, f64);
+        let cases: &[CapacityCase] = &[
             ("target over utilization", 700.0, 0.0, 0.7, None, half_hour, 1000.0),
             ("plus catch-up rate", 700.0, 50.0, 0.7, None, half_hour, 1050.0),
             ("plus restart compensation target×restart/catchUp", 600.0, 0.0, 1.0, five_min, half_hour, 700.0),
@@ -405,7 +472,11 @@ mod tests {
             ("rounded", 100.0, 0.4, 0.3, None, half_hour, 334.0),
         ];
         for (case, target, catch_up, u, restart, catch_up_duration, expected) in cases {
-            assert_eq!(capacity_at_utilization(*target, *catch_up, *u, *restart, *catch_up_duration), *expected, "{case}");
+            assert_eq!(
+                capacity_at_utilization(*target, *catch_up, *u, *restart, *catch_up_duration),
+                *expected,
+                "{case}"
+            );
         }
         assert!(capacity_at_utilization(f64::NAN, 0.0, 0.7, None, half_hour).is_nan(), "NaN inputs");
     }
@@ -428,10 +499,16 @@ mod tests {
     #[test]
     fn observed_tpr_replaces_busy_tpr_only_beyond_switch_threshold() {
         // (case, observed value, expected TPR source); busy-based TPR of the source is 100 / 0.25 = 400.
-        let cases = [("busy 400 > 300 × 1.15", 300.0, TprSource::Observed), ("busy 400 < 380 × 1.15", 380.0, TprSource::BusyTime)];
+        let cases = [
+            ("busy 400 > 300 × 1.15", 300.0, TprSource::Observed),
+            ("busy 400 < 380 × 1.15", 380.0, TprSource::BusyTime),
+        ];
         for (case, observed, expected) in cases {
             let base = steady(100.0, 0.25, |_| 0.0);
-            let w = window(10, move |id, t| CollectedVertexMetrics { observed_tpr: (id == "source").then_some(observed), ..base(id, t) });
+            let w = window(10, move |id, t| CollectedVertexMetrics {
+                observed_tpr: (id == "source").then_some(observed),
+                ..base(id, t)
+            });
             let evaluation = evaluate(&w, &upstream_config(), Duration::ZERO).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(vertex(&evaluation, "source").tpr_source, expected, "{case}");
         }

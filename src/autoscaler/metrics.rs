@@ -432,15 +432,14 @@ pub(crate) mod tests {
     use std::time::Duration;
 
     pub(crate) fn chain_topology(parallelism: u32) -> JobTopology {
-        let vertex = |id: &str| VertexInfo {
-            id: id.to_owned(),
-            parallelism,
-            max_parallelism: 128,
-            source_partitions: None,
-        };
+        let vertex =
+            |id: &str| VertexInfo { id: id.to_owned(), parallelism, max_parallelism: 128, source_partitions: None };
         let edge = |from: &str, to: &str| Edge { from: from.into(), to: to.into(), ship_strategy: ShipStrategy::Hash };
-        JobTopology::new(vec![vertex("sink"), vertex("map"), vertex("source")], vec![edge("source", "map"), edge("map", "sink")])
-            .unwrap_or_else(|error| panic!("test topology: {error}"))
+        JobTopology::new(
+            vec![vertex("sink"), vertex("map"), vertex("source")],
+            vec![edge("source", "map"), edge("map", "sink")],
+        )
+        .unwrap_or_else(|error| panic!("test topology: {error}"))
     }
 
     fn observation(at_s: u64, running_since_s: u64, lag: f64, in_per_second: f64) -> JobObservation {
@@ -482,9 +481,11 @@ pub(crate) mod tests {
 
     #[test]
     fn topology_is_sorted_and_cycles_rejected() {
-        let ids: Vec<&str> = chain_topology(1).vertices().iter().map(|v| v.id.as_str()).collect();
+        let topology = chain_topology(1);
+        let ids: Vec<&str> = topology.vertices().iter().map(|v| v.id.as_str()).collect();
         assert_eq!(ids, ["source", "map", "sink"]);
-        let vertex = |id: &str| VertexInfo { id: id.into(), parallelism: 1, max_parallelism: 1, source_partitions: None };
+        let vertex =
+            |id: &str| VertexInfo { id: id.into(), parallelism: 1, max_parallelism: 1, source_partitions: None };
         let edge = |from: &str, to: &str| Edge { from: from.into(), to: to.into(), ship_strategy: ShipStrategy::Other };
         assert_eq!(
             JobTopology::new(vec![vertex("a"), vertex("b")], vec![edge("a", "b"), edge("b", "a")]),
@@ -509,7 +510,7 @@ pub(crate) mod tests {
         // first stable sample at 300 s, so full at 900 s (tick 90).
         assert_eq!(statuses[59], WindowStatus::Filling { full_at_ms: 900_000 });
         assert_eq!(statuses[60], WindowStatus::Ready);
-        assert!(window.samples.iter().all(|s| s.at_ms >= 1000_000 - 600_000));
+        assert!(window.samples.iter().all(|s| s.at_ms >= 1_000_000 - 600_000));
         assert_eq!(window.samples.len(), 61);
     }
 

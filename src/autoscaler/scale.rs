@@ -139,7 +139,8 @@ pub fn align_parallelism(mode: AlignmentMode, input: AlignmentInput) -> u32 {
     let divides = |p: u32| n % p == 0;
     let lowers_share = |p: u32| n / p < n / proposed;
     // Scaling down, the scan stops at the current parallelism: reaching it means "no scale-down".
-    let scan = |accept: &dyn Fn(u32) -> bool| (proposed..=region_end).find(|p| accept(*p) || (!scale_up && *p == current));
+    let scan =
+        |accept: &dyn Fn(u32) -> bool| (proposed..=region_end).find(|p| accept(*p) || (!scale_up && *p == current));
     match mode {
         AlignmentMode::Off => proposed,
         AlignmentMode::Balanced => scan(&|p| divides(p) || lowers_share(p)).unwrap_or(proposed),
@@ -186,7 +187,12 @@ fn previous_scale_up_ineffective(history: &[ScalingRecord], current: u32, tpr: f
 
 /// §5.4 step 2: α of `R = β·α·P` fitted by least squares over history plus the current point, β the per-unit rate at
 /// the lowest parallelism seen; clamped to [coefficient-min, 1] and rounded up to two decimals.
-fn scalability_coefficient(history: &[ScalingRecord], current: u32, tpr: f64, config: &AutoscalerConfig) -> Option<f64> {
+fn scalability_coefficient(
+    history: &[ScalingRecord],
+    current: u32,
+    tpr: f64,
+    config: &AutoscalerConfig,
+) -> Option<f64> {
     let points: Vec<(f64, f64)> = history
         .iter()
         .map(|r| (f64::from(r.from), r.true_processing_rate))
@@ -200,7 +206,7 @@ fn scalability_coefficient(history: &[ScalingRecord], current: u32, tpr: f64, co
     let beta = lowest.1 / lowest.0;
     let numerator: f64 = points.iter().map(|(p, r)| p * r).sum();
     let denominator: f64 = beta * points.iter().map(|(p, _)| p * p).sum::<f64>();
-    if !(denominator > 0.0) {
+    if denominator.is_nan() || denominator <= 0.0 {
         return None;
     }
     let alpha = (numerator / denominator).clamp(config.observed_scalability_coefficient_min, 1.0);
@@ -271,7 +277,12 @@ mod tests {
                 AutoscalerConfig { vertex_min_parallelism: 6, ..d.clone() },
                 Some(6),
             ),
-            ("max parallelism caps", VertexEvaluation { max_parallelism: 8, ..vertex(4, 10.0, 1000.0) }, d.clone(), Some(8)),
+            (
+                "max parallelism caps",
+                VertexEvaluation { max_parallelism: 8, ..vertex(4, 10.0, 1000.0) },
+                d.clone(),
+                Some(8),
+            ),
             ("idle vertex (TPR ∞) goes down by max-factor", vertex(10, f64::INFINITY, 0.0), d.clone(), Some(4)),
             ("NaN TPR: no decision", vertex(4, f64::NAN, 100.0), d.clone(), None),
             (
@@ -321,7 +332,12 @@ mod tests {
             ("1.15 fallback not moving up keeps current", legacy_even, input(8, 9, 7), 8),
             // N = 31, max parallelism 20: no divisor in [17, 20]; walking down, 31/15 = 2 > 31/17 = 1 at p = 15, not
             // a divisor ⇒ step back up to 16.
-            ("1.15 fallback steps back up", legacy_even, AlignmentInput { max_parallelism: 20, ..input(2, 17, 31) }, 16),
+            (
+                "1.15 fallback steps back up",
+                legacy_even,
+                AlignmentInput { max_parallelism: 20, ..input(2, 17, 31) },
+                16,
+            ),
         ];
         for (rule, mode, input, expected) in cases {
             assert_eq!(align_parallelism(mode, input), expected, "{rule}");
@@ -342,7 +358,14 @@ mod tests {
     }
 
     fn record(from: u32, to: u32, tpr: f64, expected: f64) -> ScalingRecord {
-        ScalingRecord { at_ms: 0, from, to, true_processing_rate: tpr, expected_processing_rate: expected, target_rate: 0.0 }
+        ScalingRecord {
+            at_ms: 0,
+            from,
+            to,
+            true_processing_rate: tpr,
+            expected_processing_rate: expected,
+            target_rate: 0.0,
+        }
     }
 
     #[test]
@@ -385,7 +408,7 @@ mod tests {
         fn recommendation_respects_bounds(p in 1u32..300, tpr in 1.0f64..1e6, capacity in 0.0f64..1e7,
                                           min_p in 1u32..20, max_p in 1u32..300, max_parallelism in 1u32..400) {
             let config = AutoscalerConfig { vertex_min_parallelism: min_p, vertex_max_parallelism: max_p, ..AutoscalerConfig::default() };
-            let v = VertexEvaluation { max_parallelism: max_parallelism, has_hash_input: true, ..vertex(p, tpr, capacity) };
+            let v = VertexEvaluation { max_parallelism, has_hash_input: true, ..vertex(p, tpr, capacity) };
             let r = recommended(&v, &config).unwrap_or(0);
             prop_assert!(r >= 1);
             prop_assert!(r >= p.min(min_p));

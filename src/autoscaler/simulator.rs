@@ -12,7 +12,7 @@ use super::decision::{AutoscalerState, DecisionContext, Outcome};
 use super::evaluate::Direction;
 use super::metrics::{
     Edge, JobObservation, JobTopology, MetricsWindow, ShipStrategy, SubtaskBusyTime, TopologyError, VertexInfo,
-    VertexObservation, WindowStatus, millis,
+    VertexObservation, millis,
 };
 use super::scenario::{Scenario, ScenarioVertex, SplitMix64, offered_rate};
 use super::{Run, run_once};
@@ -172,7 +172,11 @@ pub fn simulate(scenario: &Scenario) -> Result<ScenarioRun, SimulationError> {
     if scenario.tick_seconds == 0 {
         return Err(invalid("tickSeconds must be positive".to_owned()));
     }
-    if let Some(bad) = scenario.vertices.iter().find(|v| !(v.capacity_per_subtask > 0.0) || v.parallelism == 0) {
+    if let Some(bad) = scenario
+        .vertices
+        .iter()
+        .find(|v| v.capacity_per_subtask.is_nan() || v.capacity_per_subtask <= 0.0 || v.parallelism == 0)
+    {
         return Err(invalid(format!("vertex {} needs capacityPerSubtask > 0 and parallelism ≥ 1", bad.id)));
     }
     let edges = scenario
@@ -183,7 +187,11 @@ pub fn simulate(scenario: &Scenario) -> Result<ScenarioRun, SimulationError> {
             [from, to, strategy] => Ok(Edge {
                 from: from.clone(),
                 to: to.clone(),
-                ship_strategy: if strategy.eq_ignore_ascii_case("HASH") { ShipStrategy::Hash } else { ShipStrategy::Other },
+                ship_strategy: if strategy.eq_ignore_ascii_case("HASH") {
+                    ShipStrategy::Hash
+                } else {
+                    ShipStrategy::Other
+                },
             }),
             other => Err(invalid(format!("edge {other:?} must be [from, to] or [from, to, SHIP_STRATEGY]"))),
         })
@@ -293,18 +301,23 @@ pub fn simulate(scenario: &Scenario) -> Result<ScenarioRun, SimulationError> {
             }
             // Observation at the end of the tick, then the autoscaler exactly as the operator runs it.
             let observation = observe(&topology, &model, &flows, &wanted, &lag, end_ms, running_since_ms);
-            let Run { window: next_window, state: next_state, result } =
-                run_once(&config, std::mem::take(&mut state), std::mem::take(&mut window), &observation, &DecisionContext {
-                    now_ms: end_ms,
-                    active_excluded_period: None,
-                });
+            let Run { window: next_window, state: next_state, result } = run_once(
+                &config,
+                std::mem::take(&mut state),
+                std::mem::take(&mut window),
+                &observation,
+                &DecisionContext { now_ms: end_ms, active_excluded_period: None },
+            );
             window = next_window;
             state = next_state;
             if let super::RunResult::Decided { outcome, .. } = result {
                 let (decision, executed_now) = match &outcome {
                     Outcome::Scale { decision } => (Some(decision), true),
                     Outcome::ExecutionDisabled { decision, .. } => (Some(decision), false),
-                    Outcome::MemoryPressure { .. } | Outcome::NoChange | Outcome::Balanced => (None, false),
+                    Outcome::MemoryPressure { .. }
+                    | Outcome::NoChange
+                    | Outcome::ScaleUpPending { .. }
+                    | Outcome::Balanced => (None, false),
                 };
                 if let Some(decision) = decision {
                     for change in &decision.vertices {
@@ -350,7 +363,8 @@ pub fn simulate(scenario: &Scenario) -> Result<ScenarioRun, SimulationError> {
             all_sufficient &= vertex.capacity(vertex.parallelism) >= need;
         }
         let backlog_tolerance = nominal * sources.len() as f64 * dt.max(60.0);
-        let met = end_ms > restart_until_ms && all_sufficient && backlog_after <= backlog_tolerance.max(1.0);
+        // Restart pauses are not excluded: they count against the target only if the backlog they leave is too big.
+        let met = all_sufficient && backlog_after <= backlog_tolerance.max(1.0);
         met_per_tick.push((end_ms / 1000, met));
     }
     report.final_parallelism = model.iter().map(|(id, v)| (id.clone(), v.parallelism)).collect();
@@ -489,7 +503,8 @@ fn load_change_outcomes(
     met_per_tick: &[(u64, bool)],
     executed: &[(u64, String, Direction)],
 ) -> Vec<LoadChangeOutcome> {
-    let mut starts: Vec<u64> = scenario.source_rate.iter().map(|p| p.at()).filter(|at| *at < scenario.duration_seconds).collect();
+    let mut starts: Vec<u64> =
+        scenario.source_rate.iter().map(|p| p.at()).filter(|at| *at < scenario.duration_seconds).collect();
     starts.sort_unstable();
     starts.dedup();
     let rescale_times: BTreeSet<u64> = executed.iter().map(|(at, _, _)| at / 1000).collect();

@@ -39,8 +39,12 @@ pub(super) fn run(args: &Args) -> ExitCode {
     let set = load_paths(&files);
     match args.output {
         OutputFormat::Json => {
-            let report =
-                Report { files: set.files, resources: set.manifests.len(), errors: &set.problems, skipped: &set.skipped };
+            let report = Report {
+                files: set.files,
+                resources: set.manifests.len(),
+                errors: &set.problems,
+                skipped: &set.skipped,
+            };
             match serde_json::to_string_pretty(&report) {
                 Ok(json) => println!("{json}"),
                 Err(error) => {

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use k8s_openapi::api::core::v1::{PodSpec, PodStatus, ResourceRequirements};
+use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
@@ -160,9 +160,10 @@ pub struct PodTemplate {
     /// The pod spec to merge; the main container is `flink-main-container`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<PodSpec>,
-    /// Ignored; accepted because upstream's schema has it.
+    /// Ignored; accepted (as free-form content) because upstream's schema has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<PodStatus>,
+    #[schemars(schema_with = "free_form_schema")]
+    pub status: Option<serde_json::Value>,
 }
 
 /// The JobManager (`spec.jobManager`).
@@ -304,4 +305,9 @@ pub enum DeploymentMode {
     Native,
     /// The operator creates JobManager and TaskManager Deployments itself.
     Standalone,
+}
+
+/// Schema of a field whose content is kept as written and never interpreted.
+fn free_form_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
 }

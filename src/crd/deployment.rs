@@ -28,8 +28,8 @@ use super::status::FlinkDeploymentStatus;
         status_replicas_path = ".status.taskManager.replicas",
         label_selector_path = ".status.taskManager.labelSelector"
     ),
-    printcolumn(name = "Job Status", type_ = "string", json_path = ".status.jobStatus.state", priority = 0),
-    printcolumn(name = "Lifecycle State", type_ = "string", json_path = ".status.lifecycleState", priority = 0)
+    printcolumn = r#"{"name": "Job Status", "type": "string", "jsonPath": ".status.jobStatus.state", "priority": 0}"#,
+    printcolumn = r#"{"name": "Lifecycle State", "type": "string", "jsonPath": ".status.lifecycleState", "priority": 0}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FlinkDeploymentSpec {

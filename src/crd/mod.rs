@@ -16,7 +16,9 @@ pub use flink_config::FlinkConfiguration;
 pub use session_job::{FlinkSessionJob, FlinkSessionJobSpec};
 pub use status::{FlinkDeploymentStatus, FlinkJobState, FlinkSessionJobStatus, JobStatus, ResourceLifecycleState};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
 use kube::CustomResourceExt;
 
 /// The API group of every Flink kind.
@@ -54,11 +56,21 @@ impl Kind {
     }
 
     /// The generated CustomResourceDefinition of this kind.
+    ///
+    /// Descriptions inside embedded Kubernetes types (pod templates, resource requirements) are dropped, as
+    /// upstream does: the full Pod schema with its documentation three times over would push the CRD past the
+    /// 1.5 MiB etcd request limit.
     pub fn crd(self) -> CustomResourceDefinition {
-        match self {
+        let mut crd = match self {
             Kind::FlinkDeployment => FlinkDeployment::crd(),
             Kind::FlinkSessionJob => FlinkSessionJob::crd(),
+        };
+        for version in &mut crd.spec.versions {
+            if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+                strip_embedded_descriptions(schema, false);
+            }
         }
+        crd
     }
 
     /// Every kind.
@@ -68,6 +80,29 @@ impl Kind {
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+fn strip_embedded_descriptions(schema: &mut JSONSchemaProps, embedded: bool) {
+    if embedded {
+        schema.description = None;
+    }
+    if let Some(properties) = schema.properties.as_mut() {
+        for (name, child) in properties.iter_mut() {
+            let child_embedded = embedded || matches!(name.as_str(), "podTemplate" | "resources" | "conditions");
+            strip_embedded_descriptions(child, child_embedded);
+        }
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(items)) = schema.items.as_mut() {
+        strip_embedded_descriptions(items, embedded);
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(additional)) = schema.additional_properties.as_mut() {
+        strip_embedded_descriptions(additional, embedded);
+    }
+    for list in [schema.any_of.as_mut(), schema.all_of.as_mut(), schema.one_of.as_mut()].into_iter().flatten() {
+        for branch in list {
+            strip_embedded_descriptions(branch, embedded);
+        }
     }
 }
 

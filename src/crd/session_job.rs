@@ -22,8 +22,8 @@ use super::status::FlinkSessionJobStatus;
     status = "FlinkSessionJobStatus",
     derive = "PartialEq",
     doc = "A Flink job on a session cluster managed by flinkops, wire-compatible with the Apache Flink Kubernetes Operator.",
-    printcolumn(name = "Job Status", type_ = "string", json_path = ".status.jobStatus.state", priority = 0),
-    printcolumn(name = "Lifecycle State", type_ = "string", json_path = ".status.lifecycleState", priority = 0)
+    printcolumn = r#"{"name": "Job Status", "type": "string", "jsonPath": ".status.jobStatus.state", "priority": 0}"#,
+    printcolumn = r#"{"name": "Lifecycle State", "type": "string", "jsonPath": ".status.lifecycleState", "priority": 0}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FlinkSessionJobSpec {

@@ -230,6 +230,10 @@ fn classify(value: &Value) -> Result<Kind, String> {
     let kind = value.get("kind").and_then(Value::as_str).ok_or("no kind")?;
     let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     let group = api_version.split('/').next().unwrap_or_default();
+    let labels = value.pointer("/metadata/labels");
+    if labels.and_then(|l| l.get("flink.apache.org/canary")).and_then(Value::as_str) == Some("true") {
+        return Err("canary resource (upstream's operator health probe); not a workload".into());
+    }
     match Kind::from_name(kind) {
         Some(kind) if group == crate::crd::GROUP || api_version.is_empty() => Ok(kind),
         Some(_) => Err(format!("apiVersion {api_version} is not {}", crate::crd::API_VERSION)),

@@ -118,8 +118,8 @@ pub fn parse_documents(text: &str) -> ParsedFile {
 fn find_document_marker(text: &str, from: usize) -> Option<usize> {
     let mut offset = text[..from].rfind('\n').map_or(0, |n| n + 1);
     for line in text[offset..].split_inclusive('\n') {
-        if offset >= from && (line.starts_with("---") && line[3..].starts_with([' ', '\t', '\r', '\n'])
-            || line.trim_end() == "---")
+        if offset >= from
+            && (line.starts_with("---") && line[3..].starts_with([' ', '\t', '\r', '\n']) || line.trim_end() == "---")
         {
             return Some(offset);
         }
@@ -172,8 +172,18 @@ struct Builder<'i, 't> {
 }
 
 enum Frame {
-    Sequence { items: Vec<Value>, anchor: usize, path: FieldPath },
-    Mapping { map: Map<String, Value>, anchor: usize, path: FieldPath, pending_key: Option<(String, Position)>, merged: Vec<String> },
+    Sequence {
+        items: Vec<Value>,
+        anchor: usize,
+        path: FieldPath,
+    },
+    Mapping {
+        map: Map<String, Value>,
+        anchor: usize,
+        path: FieldPath,
+        pending_key: Option<(String, Position)>,
+        merged: Vec<String>,
+    },
 }
 
 impl<'i, 't> Builder<'i, 't> {
@@ -184,7 +194,9 @@ impl<'i, 't> Builder<'i, 't> {
     fn byte_offset(&self, char_index: usize) -> usize {
         match &self.char_offsets {
             None => self.base + char_index,
-            Some(offsets) => self.base + offsets.get(char_index).copied().unwrap_or_else(|| offsets.last().copied().unwrap_or(0)),
+            Some(offsets) => {
+                self.base + offsets.get(char_index).copied().unwrap_or_else(|| offsets.last().copied().unwrap_or(0))
+            }
         }
     }
 
@@ -241,11 +253,10 @@ impl<'i, 't> Builder<'i, 't> {
                     in_document = false;
                 }
                 Event::Alias(anchor) => {
-                    let value = self
-                        .anchors
-                        .get(&anchor)
-                        .cloned()
-                        .ok_or_else(|| self.error(span.start.index(), "alias refers to an unknown anchor".into()))?;
+                    let value =
+                        self.anchors.get(&anchor).cloned().ok_or_else(|| {
+                            self.error(span.start.index(), "alias refers to an unknown anchor".into())
+                        })?;
                     self.add_value(&mut stack, &mut spans, &mut root, value, span, false)?;
                 }
                 Event::Scalar(text, style, anchor, tag) => {

@@ -111,6 +111,9 @@ pub fn validate(kind: Kind, manifest: &Value, context: &Context<'_>) -> Outcome 
             "`stateful` is not an upstream upgrade mode; it is read as `last-state` (write `last-state`)",
         ));
     }
+    if manifest.is_object() && manifest.get("spec").is_none_or(Value::is_null) {
+        findings.push(Finding::error(FieldPath::root().key("spec"), format!("a {kind} needs a spec")));
+    }
     if findings.iter().any(|f| f.severity == Severity::Error) {
         return Outcome { resource: None, findings };
     }

@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{Context, Finding, namespace_of};
-use crate::crd::{
-    DeploymentMode, FlinkDeployment, FlinkSessionJob, FlinkVersion, JobSpec, Resource, UpgradeMode,
-};
+use crate::crd::{DeploymentMode, FlinkDeployment, FlinkSessionJob, FlinkVersion, JobSpec, Resource, UpgradeMode};
 use crate::flink::config_keys as keys;
 use crate::manifests::path::FieldPath;
 use crate::units;
@@ -29,7 +27,8 @@ pub fn deployment(deployment: &FlinkDeployment) -> Vec<Finding> {
     check_name(deployment.metadata.name.as_deref(), &mut findings);
 
     match spec.flink_version {
-        None => findings.push(Finding::error(path("spec.flinkVersion"), "flinkVersion must be set (for example v1_20 or v2_1)")),
+        None => findings
+            .push(Finding::error(path("spec.flinkVersion"), "flinkVersion must be set (for example v1_20 or v2_1)")),
         Some(version) if !version.is_at_least(FlinkVersion::OLDEST_SUPPORTED) => findings.push(Finding::error(
             path("spec.flinkVersion"),
             format!("{version:?} is not supported; the oldest supported version is v1_15"),
@@ -39,13 +38,19 @@ pub fn deployment(deployment: &FlinkDeployment) -> Vec<Finding> {
 
     for reserved in [keys::KUBERNETES_NAMESPACE, keys::KUBERNETES_CLUSTER_ID, keys::HA_CLUSTER_ID] {
         if config.contains_key(reserved) {
-            findings.push(Finding::error(config_path(reserved), format!("{reserved} is set by the operator and may not be configured")));
+            findings.push(Finding::error(
+                config_path(reserved),
+                format!("{reserved} is set by the operator and may not be configured"),
+            ));
         }
     }
 
     let ha_enabled = keys::ha_enabled(&config);
     if keys::flag(&config, keys::ROLLBACK_ENABLED) == Some(true) && !ha_enabled {
-        findings.push(Finding::error(config_path(keys::ROLLBACK_ENABLED), "rollback needs high availability (set high-availability.type)"));
+        findings.push(Finding::error(
+            config_path(keys::ROLLBACK_ENABLED),
+            "rollback needs high availability (set high-availability.type)",
+        ));
     }
     if keys::flag(&config, keys::HEALTH_CHECK_ENABLED) == Some(true)
         && keys::flag(&config, keys::JM_DEPLOYMENT_RECOVERY_ENABLED) == Some(false)
@@ -59,14 +64,21 @@ pub fn deployment(deployment: &FlinkDeployment) -> Vec<Finding> {
 
     if let Some(ingress) = &spec.ingress {
         match ingress.template.as_deref() {
-            None | Some("") => findings.push(Finding::error(path("spec.ingress.template"), "an ingress needs a template such as {{name}}.example.com")),
+            None | Some("") => findings.push(Finding::error(
+                path("spec.ingress.template"),
+                "an ingress needs a template such as {{name}}.example.com",
+            )),
             Some(template) => {
                 let rendered = template.replace("{{name}}", "name").replace("{{namespace}}", "namespace");
                 let host = rendered.split('/').next().unwrap_or_default();
-                let valid_host = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '*'))
+                let valid_host = !host.is_empty()
+                    && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '*'))
                     || rendered.starts_with('/');
                 if !valid_host || rendered.contains(char::is_whitespace) || rendered.contains("{{") {
-                    findings.push(Finding::error(path("spec.ingress.template"), format!("template {template:?} does not render to a valid host[/path]")));
+                    findings.push(Finding::error(
+                        path("spec.ingress.template"),
+                        format!("template {template:?} does not render to a valid host[/path]"),
+                    ));
                 }
             }
         }
@@ -89,16 +101,33 @@ pub fn deployment(deployment: &FlinkDeployment) -> Vec<Finding> {
     }
 
     let jm = spec.job_manager.clone().unwrap_or_default();
-    check_memory_and_resources("spec.jobManager", jm.resource.as_ref(), jm.resources.as_ref(), &config, keys::JM_MEMORY_KEYS, &mut findings);
+    check_memory_and_resources(
+        "spec.jobManager",
+        jm.resource.as_ref(),
+        jm.resources.as_ref(),
+        &config,
+        keys::JM_MEMORY_KEYS,
+        &mut findings,
+    );
     if let Some(replicas) = jm.replicas {
         if replicas < 1 {
             findings.push(Finding::error(path("spec.jobManager.replicas"), "replicas must be at least 1"));
         } else if replicas > 1 && !ha_enabled {
-            findings.push(Finding::error(path("spec.jobManager.replicas"), "more than one JobManager needs high availability (set high-availability.type)"));
+            findings.push(Finding::error(
+                path("spec.jobManager.replicas"),
+                "more than one JobManager needs high availability (set high-availability.type)",
+            ));
         }
     }
     let tm = spec.task_manager.clone().unwrap_or_default();
-    check_memory_and_resources("spec.taskManager", tm.resource.as_ref(), tm.resources.as_ref(), &config, keys::TM_MEMORY_KEYS, &mut findings);
+    check_memory_and_resources(
+        "spec.taskManager",
+        tm.resource.as_ref(),
+        tm.resources.as_ref(),
+        &config,
+        keys::TM_MEMORY_KEYS,
+        &mut findings,
+    );
     if spec.job.is_some() && tm.replicas.is_some_and(|r| r < 1) {
         findings.push(Finding::error(path("spec.taskManager.replicas"), "replicas must be at least 1"));
     }
@@ -107,7 +136,10 @@ pub fn deployment(deployment: &FlinkDeployment) -> Vec<Finding> {
         findings.push(Finding::error(path("spec.serviceAccount"), "serviceAccount must be set (for example flink)"));
     }
     if spec.mode == Some(DeploymentMode::Native) {
-        findings.push(Finding::warning(path("spec.mode"), "native mode is deployed as standalone by flinkops (same behaviour, no Flink Kubernetes client)"));
+        findings.push(Finding::warning(
+            path("spec.mode"),
+            "native mode is deployed as standalone by flinkops (same behaviour, no Flink Kubernetes client)",
+        ));
     }
     findings
 }
@@ -119,10 +151,10 @@ pub fn session_job(job: &FlinkSessionJob, context: &Context<'_>) -> Vec<Finding>
     check_name(job.metadata.name.as_deref(), &mut findings);
     let mut config = spec.flink_config();
     match spec.deployment_name.as_deref() {
-        None | Some("") => findings.push(Finding::error(path("spec.deploymentName"), "deploymentName must name the session FlinkDeployment")),
-        Some(name) if !is_valid_name(name) => {
-            findings.push(Finding::error(path("spec.deploymentName"), format!("{name:?} is not a valid FlinkDeployment name")))
-        }
+        None | Some("") => findings
+            .push(Finding::error(path("spec.deploymentName"), "deploymentName must name the session FlinkDeployment")),
+        Some(name) if !is_valid_name(name) => findings
+            .push(Finding::error(path("spec.deploymentName"), format!("{name:?} is not a valid FlinkDeployment name"))),
         Some(name) => {
             let key = (namespace_of(&job.metadata), name.to_owned());
             match context.deployments.get(&key) {
@@ -175,7 +207,13 @@ fn check_name(name: Option<&str>, findings: &mut Vec<Finding>) {
     }
 }
 
-fn check_job(job: &JobSpec, config: &BTreeMap<String, String>, tm_replicas: Option<i32>, base: &str, findings: &mut Vec<Finding>) {
+fn check_job(
+    job: &JobSpec,
+    config: &BTreeMap<String, String>,
+    tm_replicas: Option<i32>,
+    base: &str,
+    findings: &mut Vec<Finding>,
+) {
     let at = |field: &str| path(&format!("{base}.{field}"));
     let mode = job.effective_upgrade_mode();
     let checkpoint_dir = keys::first(config, keys::CHECKPOINT_DIR_KEYS);
@@ -189,9 +227,21 @@ fn check_job(job: &JobSpec, config: &BTreeMap<String, String>, tm_replicas: Opti
     if savepoint_dir.is_none() {
         let needs_savepoint_dir = [
             (mode == UpgradeMode::Savepoint, at("upgradeMode"), "savepoint upgrade mode"),
-            (job.savepoint_trigger_nonce.is_some(), at("savepointTriggerNonce"), "a manual savepoint (savepointTriggerNonce)"),
-            (config.contains_key(keys::PERIODIC_SAVEPOINT_INTERVAL), config_path(keys::PERIODIC_SAVEPOINT_INTERVAL), "periodic savepoints"),
-            (config.contains_key(keys::MAX_CHECKPOINT_AGE), config_path(keys::MAX_CHECKPOINT_AGE), "the last-state max checkpoint age"),
+            (
+                job.savepoint_trigger_nonce.is_some(),
+                at("savepointTriggerNonce"),
+                "a manual savepoint (savepointTriggerNonce)",
+            ),
+            (
+                config.contains_key(keys::PERIODIC_SAVEPOINT_INTERVAL),
+                config_path(keys::PERIODIC_SAVEPOINT_INTERVAL),
+                "periodic savepoints",
+            ),
+            (
+                config.contains_key(keys::MAX_CHECKPOINT_AGE),
+                config_path(keys::MAX_CHECKPOINT_AGE),
+                "the last-state max checkpoint age",
+            ),
         ];
         for (needed, where_, what) in needs_savepoint_dir {
             if needed {
@@ -204,7 +254,9 @@ fn check_job(job: &JobSpec, config: &BTreeMap<String, String>, tm_replicas: Opti
     }
     match (tm_replicas, job.parallelism) {
         (Some(_), _) => {}
-        (None, None) => findings.push(Finding::error(at("parallelism"), "parallelism must be set (or taskManager.replicas)")),
+        (None, None) => {
+            findings.push(Finding::error(at("parallelism"), "parallelism must be set (or taskManager.replicas)"))
+        }
         (None, Some(p)) if p < 1 => findings.push(Finding::error(at("parallelism"), "parallelism must be at least 1")),
         (None, Some(_)) => {}
     }
@@ -215,17 +267,24 @@ fn check_job(job: &JobSpec, config: &BTreeMap<String, String>, tm_replicas: Opti
                 format!("parallelism {parallelism} is above pipeline.max-parallelism {max}; the job cannot start"),
             )),
             Ok(_) => {}
-            Err(_) => findings.push(Finding::error(config_path(keys::MAX_PARALLELISM), format!("{max:?} is not a whole number"))),
+            Err(_) => findings
+                .push(Finding::error(config_path(keys::MAX_PARALLELISM), format!("{max:?} is not a whole number"))),
         }
     }
     if job.jar_uri.as_deref().is_some_and(str::is_empty) {
         findings.push(Finding::error(at("jarURI"), "jarURI must not be empty"));
     }
     if job.allow_non_restored_state == Some(true) {
-        findings.push(Finding::warning(at("allowNonRestoredState"), "state that does not map to the new job graph is dropped on restore"));
+        findings.push(Finding::warning(
+            at("allowNonRestoredState"),
+            "state that does not map to the new job graph is dropped on restore",
+        ));
     }
     if job.savepoint_redeploy_nonce.is_some() && job.initial_savepoint_path.as_deref().is_none_or(str::is_empty) {
-        findings.push(Finding::error(at("savepointRedeployNonce"), "savepointRedeployNonce needs initialSavepointPath to redeploy from"));
+        findings.push(Finding::error(
+            at("savepointRedeployNonce"),
+            "savepointRedeployNonce needs initialSavepointPath to redeploy from",
+        ));
     }
 }
 
@@ -247,7 +306,10 @@ fn check_config_values(config: &BTreeMap<String, String>, findings: &mut Vec<Fin
         if let Some(value) = config.get(*key)
             && units::parse_flink_duration(value).is_err()
         {
-            findings.push(Finding::error(config_path(key), format!("{value:?} is not a duration (for example 30s, 5 min, 1h)")));
+            findings.push(Finding::error(
+                config_path(key),
+                format!("{value:?} is not a duration (for example 30s, 5 min, 1h)"),
+            ));
         }
     }
     for key in keys::BOOLEAN_KEYS {
@@ -261,13 +323,19 @@ fn check_config_values(config: &BTreeMap<String, String>, findings: &mut Vec<Fin
         if let Some(value) = config.get(*key)
             && units::parse_flink_memory(value).is_err()
         {
-            findings.push(Finding::error(config_path(key), format!("{value:?} is not a Flink memory size (for example 1024m or 2g)")));
+            findings.push(Finding::error(
+                config_path(key),
+                format!("{value:?} is not a Flink memory size (for example 1024m or 2g)"),
+            ));
         }
     }
     if let Some(slots) = config.get(keys::TASK_SLOTS)
         && slots.trim().parse::<u32>().map_or(true, |n| n == 0)
     {
-        findings.push(Finding::error(config_path(keys::TASK_SLOTS), format!("{slots:?} must be a whole number of at least 1")));
+        findings.push(Finding::error(
+            config_path(keys::TASK_SLOTS),
+            format!("{slots:?} must be a whole number of at least 1"),
+        ));
     }
     if keys::flag(config, keys::AUTOSCALER_ENABLED) == Some(true) {
         for (key, message) in keys::autoscaler_range_checks(config) {
@@ -313,14 +381,18 @@ fn check_memory_and_resources(
         for (section, values) in [("requests", &requests), ("limits", &limits)] {
             for (name, quantity) in values {
                 match units::parse_kubernetes_quantity(&quantity.0) {
-                    Ok(value) if (name == "cpu" || name == "memory") && value <= 0.0 => {
-                        findings.push(Finding::error(at(&format!("resources.{section}.{name}")), format!("{name} must be more than 0")))
-                    }
-                    Ok(value) if value < 0.0 => {
-                        findings.push(Finding::error(at(&format!("resources.{section}.{name}")), format!("{name} must not be negative")))
-                    }
+                    Ok(value) if (name == "cpu" || name == "memory") && value <= 0.0 => findings.push(Finding::error(
+                        at(&format!("resources.{section}.{name}")),
+                        format!("{name} must be more than 0"),
+                    )),
+                    Ok(value) if value < 0.0 => findings.push(Finding::error(
+                        at(&format!("resources.{section}.{name}")),
+                        format!("{name} must not be negative"),
+                    )),
                     Ok(_) => {}
-                    Err(error) => findings.push(Finding::error(at(&format!("resources.{section}.{name}")), error.to_string())),
+                    Err(error) => {
+                        findings.push(Finding::error(at(&format!("resources.{section}.{name}")), error.to_string()))
+                    }
                 }
             }
         }
@@ -330,14 +402,20 @@ fn check_memory_and_resources(
             if let (Some(request), Some(limit)) = (request, limit)
                 && request > limit
             {
-                findings.push(Finding::error(at(&format!("resources.requests.{name}")), format!("the {name} request is above its limit")));
+                findings.push(Finding::error(
+                    at(&format!("resources.requests.{name}")),
+                    format!("the {name} request is above its limit"),
+                ));
             }
         }
     }
     if !memory_defined {
         findings.push(Finding::error(
             at("resource.memory"),
-            format!("memory must be set (resource.memory such as 2048m, resources, or {} in flinkConfiguration)", memory_keys[0]),
+            format!(
+                "memory must be set (resource.memory such as 2048m, resources, or {} in flinkConfiguration)",
+                memory_keys[0]
+            ),
         ));
     }
 }
@@ -371,12 +449,19 @@ fn check_artifact(jar_uri: Option<&str>, config: &BTreeMap<String, String>, find
         let restricted = host == "localhost"
             || host.parse::<std::net::IpAddr>().is_ok_and(|ip| match ip {
                 std::net::IpAddr::V4(v4) => {
-                    v4.is_loopback() || v4.is_link_local() || v4.is_private() || v4.is_unspecified() || v4.is_multicast()
+                    v4.is_loopback()
+                        || v4.is_link_local()
+                        || v4.is_private()
+                        || v4.is_unspecified()
+                        || v4.is_multicast()
                 }
                 std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || v6.is_multicast(),
             });
         if restricted {
-            findings.push(Finding::error(at, format!("host {host} is a restricted address (loopback, link-local, private, wildcard or multicast)")));
+            findings.push(Finding::error(
+                at,
+                format!("host {host} is a restricted address (loopback, link-local, private, wildcard or multicast)"),
+            ));
         }
     }
 }
@@ -385,7 +470,10 @@ fn check_artifact(jar_uri: Option<&str>, config: &BTreeMap<String, String>, find
 pub fn deployment_change(previous: &FlinkDeployment, next: &FlinkDeployment) -> Vec<Finding> {
     let mut findings = Vec::new();
     if previous.spec.is_session_cluster() != next.spec.is_session_cluster() {
-        findings.push(Finding::error(path("spec.job"), "a session cluster cannot become an application cluster or the other way round; create a new resource"));
+        findings.push(Finding::error(
+            path("spec.job"),
+            "a session cluster cannot become an application cluster or the other way round; create a new resource",
+        ));
     }
     let mode = |d: &FlinkDeployment| d.spec.mode.unwrap_or(DeploymentMode::Native);
     if mode(previous) != mode(next) {
@@ -396,7 +484,10 @@ pub fn deployment_change(previous: &FlinkDeployment, next: &FlinkDeployment) -> 
         && nonce(next).is_some()
         && next.spec.job.as_ref().and_then(|j| j.initial_savepoint_path.as_deref()).is_none_or(str::is_empty)
     {
-        findings.push(Finding::error(path("spec.job.savepointRedeployNonce"), "a new savepointRedeployNonce needs initialSavepointPath"));
+        findings.push(Finding::error(
+            path("spec.job.savepointRedeployNonce"),
+            "a new savepointRedeployNonce needs initialSavepointPath",
+        ));
     }
     findings
 }

@@ -89,7 +89,8 @@ fn check_metadata(value: &Value, path: &FieldPath, findings: &mut Vec<Finding>) 
             },
             "generation" | "deletionGracePeriodSeconds" => {
                 if !child.is_i64() && !child.is_null() {
-                    findings.push(Finding::error(child_path, format!("expected an integer, found {}", type_name(child))));
+                    findings
+                        .push(Finding::error(child_path, format!("expected an integer, found {}", type_name(child))));
                 }
             }
             "finalizers" | "ownerReferences" | "managedFields" => {
@@ -148,63 +149,37 @@ fn check_rest(schema: &Value, value: &Value, path: &FieldPath, findings: &mut Ve
         return;
     }
     let preserve_unknown = schema.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true);
-    match schema.get("type").and_then(Value::as_str) {
-        Some("string") => {
-            if !value.is_string() {
-                findings.push(type_mismatch(path, "a string", value));
-                return;
-            }
+    let declared_type = schema.get("type").and_then(Value::as_str);
+    let expected = match declared_type {
+        Some("string") if !value.is_string() => Some("a string"),
+        Some("integer") if !(value.is_i64() || value.is_u64()) => Some("an integer"),
+        Some("number") if !value.is_number() => Some("a number"),
+        Some("boolean") if !value.is_boolean() => Some("true or false"),
+        Some("array") if !value.is_array() => Some("a list"),
+        Some("object") if !value.is_object() => Some("a mapping"),
+        _ => None,
+    };
+    if let Some(expected) = expected {
+        findings.push(type_mismatch(path, expected, value));
+        return;
+    }
+    if declared_type == Some("integer")
+        && schema.get("format").and_then(Value::as_str) == Some("int32")
+        && value.as_i64().is_none_or(|n| i32::try_from(n).is_err())
+    {
+        findings.push(Finding::error(path.clone(), format!("{value} does not fit a 32-bit integer")));
+        return;
+    }
+    if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
+        for (index, item) in items.iter().enumerate() {
+            walk(item_schema, item, &path.index(index), findings);
         }
-        Some("integer") => {
-            if !(value.is_i64() || value.is_u64()) {
-                findings.push(type_mismatch(path, "an integer", value));
-                return;
-            }
-            if schema.get("format").and_then(Value::as_str) == Some("int32")
-                && value.as_i64().is_none_or(|n| i32::try_from(n).is_err())
-            {
-                findings.push(Finding::error(path.clone(), format!("{value} does not fit a 32-bit integer")));
-                return;
-            }
-        }
-        Some("number") => {
-            if !value.is_number() {
-                findings.push(type_mismatch(path, "a number", value));
-                return;
-            }
-        }
-        Some("boolean") => {
-            if !value.is_boolean() {
-                findings.push(type_mismatch(path, "true or false", value));
-                return;
-            }
-        }
-        Some("array") => match value {
-            Value::Array(items) => {
-                if let Some(item_schema) = schema.get("items") {
-                    for (index, item) in items.iter().enumerate() {
-                        walk(item_schema, item, &path.index(index), findings);
-                    }
-                }
-                return;
-            }
-            other => {
-                findings.push(type_mismatch(path, "a list", other));
-                return;
-            }
-        },
-        Some("object") => {
-            if !value.is_object() {
-                findings.push(type_mismatch(path, "a mapping", value));
-                return;
-            }
-        }
-        _ => {}
+        return;
     }
     if let Some(Value::Array(allowed)) = schema.get("enum")
         && !allowed.contains(value)
     {
-        let names: Vec<String> = allowed.iter().map(|v| crate::crd::flink_config::scalar_to_string(v)).collect();
+        let names: Vec<String> = allowed.iter().map(crate::crd::flink_config::scalar_to_string).collect();
         findings.push(Finding::error(
             path.clone(),
             format!("{} is not one of: {}", crate::crd::flink_config::scalar_to_string(value), names.join(", ")),
@@ -301,7 +276,10 @@ mod tests {
             json!({"spec": {"job": {"parallelism": "2", "upgradeMode": "fast", "args": "x"},
                             "taskManager": {"replicas": 9_999_999_999i64}, "flinkVersion": "v9_9"}}),
         );
-        assert!(found.contains(&"spec.job.parallelism: expected an integer, found a string (remove the quotes)".to_owned()), "{found:?}");
+        assert!(
+            found.contains(&"spec.job.parallelism: expected an integer, found a string (remove the quotes)".to_owned()),
+            "{found:?}"
+        );
         assert!(found.iter().any(|m| m.starts_with("spec.job.upgradeMode: fast is not one of")), "{found:?}");
         assert!(found.contains(&"spec.job.args: expected a list, found a string".to_owned()), "{found:?}");
         assert!(found.iter().any(|m| m.contains("does not fit a 32-bit integer")), "{found:?}");
@@ -314,8 +292,16 @@ mod tests {
             Kind::FlinkDeployment,
             json!({"spec": {"podTemplate": {"spec": {"containers": [{"name": "x", "imagePullPolicy": 3, "bogus": 1}]}}}}),
         );
-        assert!(found.iter().any(|m| m.starts_with("spec.podTemplate.spec.containers[0].imagePullPolicy: expected a string")), "{found:?}");
-        assert!(found.iter().any(|m| m.starts_with("spec.podTemplate.spec.containers[0].bogus: unknown field")), "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|m| m.starts_with("spec.podTemplate.spec.containers[0].imagePullPolicy: expected a string")),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|m| m.starts_with("spec.podTemplate.spec.containers[0].bogus: unknown field")),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -332,6 +318,9 @@ mod tests {
     #[test]
     fn label_values_must_be_strings() {
         let found = messages(Kind::FlinkSessionJob, json!({"metadata": {"labels": {"tier": 1}}}));
-        assert_eq!(found, vec!["metadata.labels.tier: labels values must be strings, found an integer (quote it: \"1\")"]);
+        assert_eq!(
+            found,
+            vec!["metadata.labels.tier: labels values must be strings, found an integer (quote it: \"1\")"]
+        );
     }
 }

@@ -68,7 +68,9 @@ impl FlinkClientError {
             Self::Connect { .. } | Self::Timeout { .. } => true,
             Self::Http { status, .. } => matches!(
                 *status,
-                StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+                StatusCode::BAD_GATEWAY
+                    | StatusCode::SERVICE_UNAVAILABLE
+                    | StatusCode::GATEWAY_TIMEOUT
             ),
             Self::Decode { .. }
             | Self::OperationFailed { .. }
@@ -77,9 +79,15 @@ impl FlinkClientError {
         }
     }
 
-    /// Flink answered 404: the job, jar, trigger id or checkpoint does not exist (any more).
+    /// The job, jar, trigger id or checkpoint does not exist (any more). Flink answers 404 for most
+    /// endpoints, but some job endpoints (`/jobs/:id/status` in 2.3) wrap the lookup failure in a 500
+    /// whose message names `FlinkJobNotFoundException`; both count.
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(StatusCode::NOT_FOUND)
+        match self.status() {
+            Some(StatusCode::NOT_FOUND) => true,
+            Some(StatusCode::INTERNAL_SERVER_ERROR) => self.mentions("FlinkJobNotFoundException"),
+            _ => false,
+        }
     }
 
     /// The HTTP status, when Flink answered with an error status.

@@ -378,11 +378,16 @@ impl LocalFlinkCluster {
             fs::create_dir_all(dir)
                 .map_err(|e| LaunchError::io(format!("creating {}", dir.display()), e))?;
         }
+        // reqwest is built with `rustls-no-provider` and panics when building a client without a
+        // process-wide crypto provider, even for plain http. "Already installed" is fine.
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .no_proxy()
             .build()
-            .map_err(|e| LaunchError::io("building the readiness HTTP client", io::Error::other(e)))?;
+            .map_err(|e| {
+                LaunchError::io("building the readiness HTTP client", io::Error::other(e))
+            })?;
 
         let mut attempt = 1;
         loop {
@@ -401,7 +406,11 @@ impl LocalFlinkCluster {
             };
             match cluster.start_all().await {
                 Ok(()) => return Ok(cluster),
-                Err(error) if attempt < PORT_CLASH_ATTEMPTS && ports.allocated && is_port_clash(&error) => {
+                Err(error)
+                    if attempt < PORT_CLASH_ATTEMPTS
+                        && ports.allocated
+                        && is_port_clash(&error) =>
+                {
                     warn!(attempt, %error, "a port was taken during startup; retrying with new ports");
                     cluster.kill_all_now();
                     attempt += 1;
@@ -679,7 +688,10 @@ impl LocalFlinkCluster {
         let output = Command::new(&self.spec.java)
             .arg(format!(
                 "-Dlog4j.configurationFile=file:{}",
-                self.layout.conf_dir.join("log4j-bash-utils.properties").display()
+                self.layout
+                    .conf_dir
+                    .join("log4j-bash-utils.properties")
+                    .display()
             ))
             .arg("-cp")
             .arg(classpath)
@@ -691,7 +703,12 @@ impl LocalFlinkCluster {
             .kill_on_drop(true)
             .output()
             .await
-            .map_err(|e| LaunchError::io(format!("running {} for BashJavaUtils", self.spec.java.display()), e))?;
+            .map_err(|e| {
+                LaunchError::io(
+                    format!("running {} for BashJavaUtils", self.spec.java.display()),
+                    e,
+                )
+            })?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let results: Vec<&str> = stdout
             .lines()
@@ -764,9 +781,12 @@ impl LocalFlinkCluster {
             // Own process group: a terminal's Ctrl-C does not hit it half-way, and one signal to
             // the group reaches everything the JVM might start.
             .process_group(0);
-        let child = command
-            .spawn()
-            .map_err(|e| LaunchError::io(format!("starting {process} ({})", self.spec.java.display()), e))?;
+        let child = command.spawn().map_err(|e| {
+            LaunchError::io(
+                format!("starting {process} ({})", self.spec.java.display()),
+                e,
+            )
+        })?;
         let Some(pid) = child.id() else {
             return Err(LaunchError::io(
                 format!("starting {process}"),
@@ -785,7 +805,8 @@ impl LocalFlinkCluster {
     /// A shell in its own process group that SIGKILLs every process named in the pid dir once this
     /// process is gone. It covers the one case `Drop` cannot: this process being SIGKILLed (a test
     /// harness timeout, an OOM kill). It reads the pid files when it fires, so restarted processes
-    /// are covered too.
+    /// are covered too. `env kill` runs the procps utility: dash's builtin `kill` cannot signal a
+    /// process group (it reads `-PGID` as an option).
     fn start_watchdog(&mut self) -> Result<(), LaunchError> {
         const SCRIPT: &str = r#"parent=$1; pid_dir=$2
 while kill -0 "$parent" 2>/dev/null; do sleep 1; done
@@ -793,7 +814,7 @@ for f in "$pid_dir"/*.pid; do
   [ -f "$f" ] || continue
   pid=$(cat "$f")
   case "$pid" in ''|*[!0-9]*) continue ;; esac
-  kill -KILL -- "-$pid" 2>/dev/null
+  env kill -s KILL -- "-$pid" 2>/dev/null
   rm -f "$f"
 done"#;
         let child = std::process::Command::new("sh")
@@ -892,7 +913,8 @@ pub fn cleanup_stale_processes(work_dir: &Path) -> Result<Vec<StaleProcess>, Lau
 /// Renders flat `key: "value"` lines. Values are always double-quoted so YAML never reinterprets
 /// them (`on`, `1e3`, `*`); Flink converts the strings to the option types itself.
 fn render_flat_yaml(config: &BTreeMap<String, String>) -> Result<String, LaunchError> {
-    let mut out = String::from("# Written by flinkops' local launcher; Flink 2.x reads only config.yaml.\n");
+    let mut out =
+        String::from("# Written by flinkops' local launcher; Flink 2.x reads only config.yaml.\n");
     for (key, value) in config {
         let key_is_plain = !key.is_empty()
             && key
@@ -937,7 +959,9 @@ fn allocate_ports(config: &BTreeMap<String, String>) -> Result<Ports, LaunchErro
             .get(key)
             .map(|v| {
                 v.trim().parse::<u16>().map_err(|_| {
-                    LaunchError::InvalidConfig(format!("{key} must be a single port number, got {v:?}"))
+                    LaunchError::InvalidConfig(format!(
+                        "{key} must be a single port number, got {v:?}"
+                    ))
                 })
             })
             .transpose()
@@ -950,16 +974,17 @@ fn allocate_ports(config: &BTreeMap<String, String>) -> Result<Ports, LaunchErro
     };
     let rest_listener = if rest.is_none() { Some(bind()?) } else { None };
     let rpc_listener = if rpc.is_none() { Some(bind()?) } else { None };
-    let port_of = |listener: &Option<TcpListener>, fixed: Option<u16>| -> Result<u16, LaunchError> {
-        match (listener, fixed) {
-            (_, Some(port)) => Ok(port),
-            (Some(listener), None) => listener
-                .local_addr()
-                .map(|addr| addr.port())
-                .map_err(|e| LaunchError::io("reading an allocated port", e)),
-            (None, None) => Err(LaunchError::InvalidConfig("no port".into())),
-        }
-    };
+    let port_of =
+        |listener: &Option<TcpListener>, fixed: Option<u16>| -> Result<u16, LaunchError> {
+            match (listener, fixed) {
+                (_, Some(port)) => Ok(port),
+                (Some(listener), None) => listener
+                    .local_addr()
+                    .map(|addr| addr.port())
+                    .map_err(|e| LaunchError::io("reading an allocated port", e)),
+                (None, None) => Err(LaunchError::InvalidConfig("no port".into())),
+            }
+        };
     Ok(Ports {
         rest: port_of(&rest_listener, rest)?,
         rpc: port_of(&rpc_listener, rpc)?,
@@ -1112,7 +1137,10 @@ mod tests {
             ("jobmanager.rpc.port".to_owned(), "6125".to_owned()),
         ]);
         let ports = allocate_ports(&fixed).unwrap();
-        assert_eq!((ports.rest, ports.rpc, ports.allocated), (8082, 6125, false));
+        assert_eq!(
+            (ports.rest, ports.rpc, ports.allocated),
+            (8082, 6125, false)
+        );
         let ports = allocate_ports(&BTreeMap::new()).unwrap();
         assert_ne!(ports.rest, ports.rpc);
         assert!(ports.allocated);
@@ -1139,6 +1167,11 @@ mod tests {
             dispositions,
             [StaleDisposition::NotOurs, StaleDisposition::AlreadyGone]
         );
-        assert!(fs::read_dir(dir.path().join("pids")).unwrap().next().is_none());
+        assert!(
+            fs::read_dir(dir.path().join("pids"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
     }
 }

@@ -1,0 +1,71 @@
+//! `flinkops validate` as a user runs it: exit codes, text and JSON output.
+
+mod common;
+
+use std::process::Command;
+
+fn flinkops(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_flinkops")).args(args).current_dir(common::repo_root()).output().unwrap()
+}
+
+#[test]
+fn clean_repository_exits_zero() {
+    let output = flinkops(&["validate", "examples-repo"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("0 errors"), "{stdout}");
+}
+
+#[test]
+fn errors_exit_one_and_name_file_line_column_and_path() {
+    let output = flinkops(&["validate", "tests/fixtures/malformed/unknown-job-field.yaml"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "tests/fixtures/malformed/unknown-job-field.yaml:25:5: error: spec.job.paralelism: unknown field \"paralelism\""
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let output = flinkops(&["validate", "--output", "json", "tests/fixtures/malformed", "examples-repo"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["files"].as_u64().unwrap() >= 60);
+    assert!(report["resources"].as_u64().unwrap() >= 60);
+    let errors = report["errors"].as_array().unwrap();
+    assert!(errors.len() >= 60);
+    for error in errors {
+        for field in ["file", "line", "column", "path", "severity", "message"] {
+            assert!(!error[field].is_null(), "{field} missing in {error}");
+        }
+    }
+    let tab = errors.iter().find(|e| e["file"].as_str().unwrap().ends_with("syntax-tab-indent.yaml")).unwrap();
+    assert_eq!((tab["line"].as_u64(), tab["column"].as_u64()), (Some(17), Some(2)));
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(flinkops(&["validate"]).status.code(), Some(2));
+    assert_eq!(flinkops(&["validate", "no/such/path"]).status.code(), Some(2));
+    assert_eq!(flinkops(&["validate", "--output", "xml", "examples-repo"]).status.code(), Some(2));
+}
+
+#[test]
+fn commands_owned_by_later_work_say_so_instead_of_pretending() {
+    let help = flinkops(&["--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    for command in ["run", "plan", "drift", "validate", "crds", "status", "autoscaler"] {
+        assert!(text.contains(command), "{command} missing from help:\n{text}");
+    }
+    for command in ["run", "plan", "drift", "status", "autoscaler"] {
+        let output = flinkops(&[command]);
+        if output.status.code() == Some(2) {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains("not available"), "{command}: {stderr}");
+        }
+    }
+}
