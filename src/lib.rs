@@ -6,9 +6,11 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod autoscaler;
 pub mod cli;
 pub mod crd;
 pub mod flink;
 pub mod manifests;
+pub mod runtime;
 pub mod units;
 pub mod validation;

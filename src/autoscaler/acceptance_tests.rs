@@ -1,6 +1,6 @@
 //! Acceptance tests of the simulator on the shipped scenarios (`scenarios/*.yaml`): a step change in load is met
 //! within two rescales, noisy steady load never oscillates, runs are deterministic, and the JSON report has the
-//! documented shape. Needs the dev-dependency `serde-saphyr` to read the YAML files.
+//! documented shape.
 
 use super::scenario::{ConfigScalar, RatePoint, Scenario};
 use super::simulator::{ScenarioRun, SimulationResults, simulate, simulate_all};
@@ -20,7 +20,7 @@ fn shipped() -> Vec<Scenario> {
         .iter()
         .map(|(name, text)| {
             let scenario: Scenario =
-                serde_saphyr::from_str(text).unwrap_or_else(|error| panic!("scenario {name} does not parse: {error}"));
+                crate::manifests::yaml::from_str(text).unwrap_or_else(|error| panic!("scenario {name} does not parse: {error}"));
             assert_eq!(scenario.name, *name, "file name and scenario name agree");
             scenario
         })

@@ -63,12 +63,18 @@ pub(super) fn run(args: &Args) -> ExitCode {
             let errors = set.error_count();
             let warnings = set.problems.len() - errors;
             println!(
-                "{} files, {} Flink resources, {} skipped, {errors} errors, {warnings} warnings",
-                set.files,
-                set.manifests.len(),
-                set.skipped.len()
+                "{}, {}, {} skipped, {}, {}",
+                plural(set.files, "file"),
+                plural(set.manifests.len(), "Flink resource"),
+                set.skipped.len(),
+                plural(errors, "error"),
+                plural(warnings, "warning")
             );
         }
     }
     if set.error_count() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }

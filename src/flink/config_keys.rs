@@ -103,35 +103,3 @@ pub fn looks_like_quartz_cron(value: &str) -> bool {
         && fields.iter().all(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || "*?,-/#LW".contains(c)))
 }
 
-/// Range checks of the autoscaler's utilization keys (upstream §5.8), as `(key, message)`.
-pub fn autoscaler_range_checks(config: &BTreeMap<String, String>) -> Vec<(String, String)> {
-    let mut problems = Vec::new();
-    let number = |key: &str| -> Option<(String, Result<f64, String>)> {
-        let legacy = format!("kubernetes.operator.{key}");
-        let (found_key, value) = config.get_key_value(key).or_else(|| config.get_key_value(&legacy))?;
-        Some((found_key.clone(), value.trim().parse::<f64>().map_err(|_| format!("{value:?} is not a number"))))
-    };
-    let mut read = |key: &str, low: f64, high: f64| -> Option<f64> {
-        let (found_key, parsed) = number(key)?;
-        match parsed {
-            Ok(value) if value >= low && value <= high => Some(value),
-            Ok(value) => {
-                problems.push((found_key, format!("{value} must be between {low} and {high}")));
-                None
-            }
-            Err(message) => {
-                problems.push((found_key, message));
-                None
-            }
-        }
-    };
-    let target = read("job.autoscaler.utilization.target", 0.0, 1.0)
-        .or_else(|| read("job.autoscaler.target.utilization", 0.0, 1.0))
-        .unwrap_or(0.7);
-    read("job.autoscaler.target.utilization.boundary", 0.0, f64::MAX);
-    read("job.autoscaler.scale-down.max-factor", 0.0, f64::MAX);
-    read("job.autoscaler.scale-up.max-factor", 0.0, f64::MAX);
-    read("job.autoscaler.utilization.max", target, 1.0);
-    read("job.autoscaler.utilization.min", 0.0, target);
-    problems
-}

@@ -85,6 +85,20 @@ impl FieldPath {
         self.0.is_empty()
     }
 
+    /// The path serde reported for a deserialization error.
+    pub fn from_serde_path(path: &serde_path_to_error::Path) -> Self {
+        FieldPath(
+            path.iter()
+                .filter_map(|segment| match segment {
+                    serde_path_to_error::Segment::Map { key } => Some(Segment::Key(key.clone())),
+                    serde_path_to_error::Segment::Seq { index } => Some(Segment::Index(*index)),
+                    serde_path_to_error::Segment::Enum { variant } => Some(Segment::Key(variant.clone())),
+                    serde_path_to_error::Segment::Unknown => None,
+                })
+                .collect(),
+        )
+    }
+
     /// Looks the path up in a JSON value.
     pub fn lookup<'v>(&self, value: &'v serde_json::Value) -> Option<&'v serde_json::Value> {
         self.0.iter().try_fold(value, |node, segment| match segment {

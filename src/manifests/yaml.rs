@@ -444,6 +444,42 @@ fn parse_number(text: &str) -> Option<Value> {
     None
 }
 
+/// A single-document YAML text that did not parse into the expected type, with the place it went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {path}: {message}")]
+pub struct TypedYamlError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Field path (or `(document)`).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Reads a one-document YAML text (scenario, configuration file) into a type, naming line, column and field on
+/// error.
+pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, TypedYamlError> {
+    let parsed = parse_documents(text);
+    if let Some(error) = parsed.errors.first() {
+        return Err(TypedYamlError {
+            line: error.line,
+            column: error.column,
+            path: FieldPath::root().to_string(),
+            message: error.message.clone(),
+        });
+    }
+    let Some(document) = parsed.documents.first() else {
+        return Err(TypedYamlError { line: 1, column: 1, path: FieldPath::root().to_string(), message: "empty document".into() });
+    };
+    serde_path_to_error::deserialize(&document.value).map_err(|error| {
+        let path = FieldPath::from_serde_path(error.path());
+        let position = document.position_of(&path);
+        TypedYamlError { line: position.line, column: position.column, path: path.to_string(), message: error.into_inner().to_string() }
+    })
+}
+
 /// Re-export for callers that only need to resolve a path to a span.
 pub fn span_of<'d>(document: &'d Document, path: &FieldPath) -> Option<&'d NodeSpan> {
     document.spans.get(path)

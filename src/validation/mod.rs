@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::crd::{FlinkDeployment, FlinkDeploymentSpec, FlinkSessionJob, Kind};
-use crate::manifests::path::{FieldPath, Segment};
+use crate::manifests::path::FieldPath;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -139,18 +139,7 @@ pub fn validate(kind: Kind, manifest: &Value, context: &Context<'_>) -> Outcome 
 /// Deserializes with the failing field's path, for errors the schema cannot express.
 fn typed<T: serde::de::DeserializeOwned>(manifest: &Value) -> Result<T, Finding> {
     serde_path_to_error::deserialize(manifest).map_err(|error| {
-        let path = FieldPath(
-            error
-                .path()
-                .iter()
-                .filter_map(|segment| match segment {
-                    serde_path_to_error::Segment::Map { key } => Some(Segment::Key(key.clone())),
-                    serde_path_to_error::Segment::Seq { index } => Some(Segment::Index(*index)),
-                    serde_path_to_error::Segment::Enum { variant } => Some(Segment::Key(variant.clone())),
-                    serde_path_to_error::Segment::Unknown => None,
-                })
-                .collect(),
-        );
+        let path = FieldPath::from_serde_path(error.path());
         Finding::error(path, error.into_inner().to_string())
     })
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{Context, Finding, namespace_of};
 use crate::crd::{DeploymentMode, FlinkDeployment, FlinkSessionJob, FlinkVersion, JobSpec, Resource, UpgradeMode};
+use crate::autoscaler::AutoscalerConfig;
 use crate::flink::config_keys as keys;
 use crate::manifests::path::FieldPath;
 use crate::units;
@@ -338,8 +339,21 @@ fn check_config_values(config: &BTreeMap<String, String>, findings: &mut Vec<Fin
         ));
     }
     if keys::flag(config, keys::AUTOSCALER_ENABLED) == Some(true) {
-        for (key, message) in keys::autoscaler_range_checks(config) {
-            findings.push(Finding::error(config_path(&key), message));
+        match AutoscalerConfig::from_flink_config(config) {
+            Err(error) => findings.push(Finding::error(
+                config_path(&error.key),
+                format!("{:?} is not valid: {}", error.value, error.reason),
+            )),
+            Ok(autoscaler) => {
+                for violation in autoscaler.validate() {
+                    // Report the key as the user wrote it (legacy prefixes and old names are still read).
+                    let written = [violation.key.clone(), format!("kubernetes.operator.{}", violation.key)]
+                        .into_iter()
+                        .find(|k| config.contains_key(k))
+                        .unwrap_or(violation.key);
+                    findings.push(Finding::error(config_path(&written), violation.message));
+                }
+            }
         }
     }
 }

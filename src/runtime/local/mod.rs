@@ -1,0 +1,3 @@
+//! The local runtime: Flink clusters as child processes of flinkops, from a distribution on this machine.
+
+pub mod launcher;
