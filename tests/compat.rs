@@ -8,7 +8,8 @@ use flinkops::validation::Severity;
 #[test]
 fn every_upstream_example_validates_without_findings() {
     let dir = common::shared_dir().join("compat/upstream-examples");
-    let files = discover(std::slice::from_ref(&dir)).unwrap_or_else(|e| panic!("{e} (is ../shared beside the repository?)"));
+    let files =
+        discover(std::slice::from_ref(&dir)).unwrap_or_else(|e| panic!("{e} (is ../shared beside the repository?)"));
     let set = load_paths(&files);
     let problems: Vec<String> = set.problems.iter().map(ToString::to_string).collect();
     assert!(problems.is_empty(), "upstream examples must validate cleanly:\n{}", problems.join("\n"));

@@ -19,8 +19,8 @@ fn shipped() -> Vec<Scenario> {
     SHIPPED
         .iter()
         .map(|(name, text)| {
-            let scenario: Scenario =
-                crate::manifests::yaml::from_str(text).unwrap_or_else(|error| panic!("scenario {name} does not parse: {error}"));
+            let scenario: Scenario = crate::manifests::yaml::from_str(text)
+                .unwrap_or_else(|error| panic!("scenario {name} does not parse: {error}"));
             assert_eq!(scenario.name, *name, "file name and scenario name agree");
             scenario
         })

@@ -1,6 +1,7 @@
 //! The command line: one subcommand per job (`run`, `plan`, `drift`, `validate`, `crds`, `status`, `autoscaler`),
 //! each in its own module; exit codes are part of the interface (0 clean, 1 errors, 2 usage).
 
+mod autoscaler;
 mod crds;
 mod validate;
 
@@ -42,8 +43,8 @@ pub enum Command {
     Crds(crds::Args),
     /// Show the resources of a local state directory (not available yet: the operator issue).
     Status,
-    /// Scale job vertices from measured load, or simulate scenarios (not available yet: the autoscaler issue).
-    Autoscaler,
+    /// Simulate the autoscaler on modelled jobs (`simulate`); standalone scaling of a cluster is not available yet.
+    Autoscaler(autoscaler::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -52,7 +53,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Crds(args) => crds::run(&args),
-        Command::Run | Command::Plan | Command::Drift | Command::Status | Command::Autoscaler => {
+        Command::Autoscaler(args) => autoscaler::run(&args),
+        Command::Run | Command::Plan | Command::Drift | Command::Status => {
             eprintln!("flinkops: this command is not available in this build yet; see `flinkops --help`");
             ExitCode::from(2)
         }

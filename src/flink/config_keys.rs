@@ -102,4 +102,3 @@ pub fn looks_like_quartz_cron(value: &str) -> bool {
     (6..=7).contains(&fields.len())
         && fields.iter().all(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || "*?,-/#LW".contains(c)))
 }
-

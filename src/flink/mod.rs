@@ -1,4 +1,4 @@
 //! Everything about talking to Flink: configuration keys, the REST client, configuration rendering.
 
-pub mod config_keys;
 pub mod client;
+pub mod config_keys;

@@ -471,12 +471,22 @@ pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, TypedYa
         });
     }
     let Some(document) = parsed.documents.first() else {
-        return Err(TypedYamlError { line: 1, column: 1, path: FieldPath::root().to_string(), message: "empty document".into() });
+        return Err(TypedYamlError {
+            line: 1,
+            column: 1,
+            path: FieldPath::root().to_string(),
+            message: "empty document".into(),
+        });
     };
     serde_path_to_error::deserialize(&document.value).map_err(|error| {
         let path = FieldPath::from_serde_path(error.path());
         let position = document.position_of(&path);
-        TypedYamlError { line: position.line, column: position.column, path: path.to_string(), message: error.into_inner().to_string() }
+        TypedYamlError {
+            line: position.line,
+            column: position.column,
+            path: path.to_string(),
+            message: error.into_inner().to_string(),
+        }
     })
 }
 

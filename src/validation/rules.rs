@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::{Context, Finding, namespace_of};
-use crate::crd::{DeploymentMode, FlinkDeployment, FlinkSessionJob, FlinkVersion, JobSpec, Resource, UpgradeMode};
 use crate::autoscaler::AutoscalerConfig;
+use crate::crd::{DeploymentMode, FlinkDeployment, FlinkSessionJob, FlinkVersion, JobSpec, Resource, UpgradeMode};
 use crate::flink::config_keys as keys;
 use crate::manifests::path::FieldPath;
 use crate::units;

@@ -5,45 +5,62 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
+/// Error of a [`FlinkClient`](super::FlinkClient) call.
 #[derive(Debug, thiserror::Error)]
 pub enum FlinkClientError {
     /// The request could not be sent or no response arrived (connection refused/reset, DNS, TLS).
     #[error("{method} {url}: connection failed: {source}")]
     Connect {
+        /// HTTP method of the failed request.
         method: String,
+        /// Full URL of the failed request.
         url: String,
+        /// The underlying transport error.
         #[source]
         source: reqwest::Error,
     },
     /// No response within the per-request timeout.
     #[error("{method} {url}: timed out after {timeout:?}")]
     Timeout {
+        /// HTTP method of the request.
         method: String,
+        /// Full URL of the request.
         url: String,
+        /// The timeout that elapsed.
         timeout: Duration,
     },
     /// Flink answered with a non-success status. `messages` is Flink's `errors[]` array (its first
     /// entry usually holds the root cause and stack trace), or the raw body if it was not JSON.
     #[error("{method} {url}: HTTP {status}: {}", first_line(messages))]
     Http {
+        /// HTTP method of the request.
         method: String,
+        /// Full URL of the request.
         url: String,
+        /// The HTTP status Flink answered with.
         status: StatusCode,
+        /// Flink's `errors[]` entries, or the raw body.
         messages: Vec<String>,
     },
     /// A success status with a body that does not match the expected shape.
     #[error("{method} {url}: cannot decode response: {reason}; body: {body}")]
     Decode {
+        /// HTTP method of the request.
         method: String,
+        /// Full URL of the request.
         url: String,
+        /// Why decoding failed (the serde error).
         reason: String,
+        /// The response body, cut to 2000 characters.
         body: String,
     },
     /// An asynchronous operation (savepoint, stop-with-savepoint, checkpoint, disposal) finished
     /// but failed. Flink reports this as status COMPLETED with a `failure-cause`.
     #[error("{operation} {trigger_id} failed: {cause}")]
     OperationFailed {
+        /// Kind of operation, e.g. `savepoint` or `checkpoint`.
         operation: &'static str,
+        /// The trigger id the operation was polled with.
         trigger_id: String,
         /// Class and message of the root cause, taken from the serialized stack trace.
         cause: String,
@@ -51,8 +68,11 @@ pub enum FlinkClientError {
     /// Polling an asynchronous operation did not see it finish in time.
     #[error("{operation} {trigger_id} still in progress after {waited:?}")]
     OperationTimeout {
+        /// Kind of operation, e.g. `savepoint` or `checkpoint`.
         operation: &'static str,
+        /// The trigger id the operation was polled with.
         trigger_id: String,
+        /// How long the client polled.
         waited: Duration,
     },
     /// The caller passed something the client cannot send (bad base URL, unreadable jar file).
@@ -68,9 +88,7 @@ impl FlinkClientError {
             Self::Connect { .. } | Self::Timeout { .. } => true,
             Self::Http { status, .. } => matches!(
                 *status,
-                StatusCode::BAD_GATEWAY
-                    | StatusCode::SERVICE_UNAVAILABLE
-                    | StatusCode::GATEWAY_TIMEOUT
+                StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
             ),
             Self::Decode { .. }
             | Self::OperationFailed { .. }
@@ -116,11 +134,7 @@ fn first_line(messages: &[String]) -> String {
     // The first message is often a full Java stack trace; its first line holds the exception. A
     // second message, when present, is the human-readable one Flink adds (e.g. "Could not execute
     // application."). Keep both short.
-    let mut parts: Vec<&str> = messages
-        .iter()
-        .filter_map(|m| m.lines().next())
-        .take(2)
-        .collect();
+    let mut parts: Vec<&str> = messages.iter().filter_map(|m| m.lines().next()).take(2).collect();
     if parts.is_empty() {
         parts.push("(no error message)");
     }

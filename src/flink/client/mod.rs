@@ -60,10 +60,12 @@ pub struct FlinkClientConfig {
     pub max_retries: u32,
     /// Backoff before the first retry; doubled per retry up to `max_backoff`, with jitter.
     pub initial_backoff: Duration,
+    /// Upper bound of the backoff between retries.
     pub max_backoff: Duration,
 }
 
 impl FlinkClientConfig {
+    /// Settings for `base_url` with defaults: 10 s requests, 120 s uploads, 3 retries, 200 ms–5 s backoff.
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
@@ -104,6 +106,7 @@ impl FlinkClient {
         Self::with_config(FlinkClientConfig::new(base_url))
     }
 
+    /// A client with explicit settings. Fails if the base URL is not `http://` or `https://`.
     pub fn with_config(config: FlinkClientConfig) -> FlinkResult<Self> {
         // reqwest is built with `rustls-no-provider`; https needs a process-wide provider. Another
         // component may have installed one already, which is fine.
@@ -120,14 +123,10 @@ impl FlinkClient {
             .connect_timeout(config.request_timeout)
             .build()
             .map_err(|e| FlinkClientError::InvalidRequest(format!("building HTTP client: {e}")))?;
-        Ok(Self {
-            http,
-            base_url,
-            config,
-            vertex_metric_names: Arc::default(),
-        })
+        Ok(Self { http, base_url, config, vertex_metric_names: Arc::default() })
     }
 
+    /// The base URL without trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
@@ -166,11 +165,7 @@ impl FlinkClient {
     }
 
     /// `GET /taskmanagers/:tmid/metrics?get=...`.
-    pub async fn taskmanager_metrics(
-        &self,
-        taskmanager_id: &str,
-        names: &[&str],
-    ) -> FlinkResult<Vec<MetricValue>> {
+    pub async fn taskmanager_metrics(&self, taskmanager_id: &str, names: &[&str]) -> FlinkResult<Vec<MetricValue>> {
         let path = format!("/taskmanagers/{}/metrics", path_segment(taskmanager_id));
         self.get_metric_values(&path, names).await
     }
@@ -184,11 +179,7 @@ impl FlinkClient {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let path = format!(
-            "/taskmanagers/metrics?get={}&agg={}",
-            names.join(","),
-            aggregation_list(aggregations)
-        );
+        let path = format!("/taskmanagers/metrics?get={}&agg={}", names.join(","), aggregation_list(aggregations));
         self.get_json(&path).await
     }
 
@@ -196,14 +187,10 @@ impl FlinkClient {
 
     /// `POST /jars/upload` (multipart field `jarfile`). Never retried: a repeat would upload a second copy.
     pub async fn upload_jar(&self, jar: &Path) -> FlinkResult<JarUploadResponse> {
-        let bytes = tokio::fs::read(jar).await.map_err(|e| {
-            FlinkClientError::InvalidRequest(format!("cannot read jar {}: {e}", jar.display()))
-        })?;
-        let file_name = jar
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("job.jar")
-            .to_owned();
+        let bytes = tokio::fs::read(jar)
+            .await
+            .map_err(|e| FlinkClientError::InvalidRequest(format!("cannot read jar {}: {e}", jar.display())))?;
+        let file_name = jar.file_name().and_then(|n| n.to_str()).unwrap_or("job.jar").to_owned();
         let url = self.url("/jars/upload");
         let span = debug_span!("flink_rest", method = "POST", path = "/jars/upload");
         async {
@@ -212,14 +199,8 @@ impl FlinkClient {
                 .mime_str("application/x-java-archive")
                 .map_err(|e| FlinkClientError::InvalidRequest(format!("multipart: {e}")))?;
             let form = reqwest::multipart::Form::new().part("jarfile", part);
-            let request = self
-                .http
-                .post(&url)
-                .timeout(self.config.upload_timeout)
-                .multipart(form);
-            let (status, body) = self
-                .send_once(&Method::POST, &url, request, self.config.upload_timeout)
-                .await?;
+            let request = self.http.post(&url).timeout(self.config.upload_timeout).multipart(form);
+            let (status, body) = self.send_once(&Method::POST, &url, request, self.config.upload_timeout).await?;
             decode(&Method::POST, &url, status, &body)
         }
         .instrument(span)
@@ -234,17 +215,13 @@ impl FlinkClient {
     /// `DELETE /jars/:jarid`.
     pub async fn delete_jar(&self, jar_id: &str) -> FlinkResult<()> {
         let path = format!("/jars/{}", path_segment(jar_id));
-        self.request_json::<(), Value>(Method::DELETE, &path, None, Retry::Safe)
-            .await
-            .map(drop)
+        self.request_json::<(), Value>(Method::DELETE, &path, None, Retry::Safe).await.map(drop)
     }
 
     /// `POST /jars/:jarid/plan`: the job graph (vertex ids, parallelism) without running it.
     pub async fn jar_plan(&self, jar_id: &str, request: &JarRunRequest) -> FlinkResult<JobPlan> {
         let path = format!("/jars/{}/plan", path_segment(jar_id));
-        let response: JarPlanResponse = self
-            .request_json(Method::POST, &path, Some(request), Retry::Never)
-            .await?;
+        let response: JarPlanResponse = self.request_json(Method::POST, &path, Some(request), Retry::Never).await?;
         Ok(response.plan)
     }
 
@@ -252,11 +229,7 @@ impl FlinkClient {
     /// transient errors, and an "already submitted" answer to a retry counts as success.
     pub async fn run_jar(&self, jar_id: &str, request: &JarRunRequest) -> FlinkResult<String> {
         let path = format!("/jars/{}/run", path_segment(jar_id));
-        let span = debug_span!(
-            "flink_run_jar",
-            jar_id,
-            job_id = request.job_id.as_deref().unwrap_or("")
-        );
+        let span = debug_span!("flink_run_jar", jar_id, job_id = request.job_id.as_deref().unwrap_or(""));
         async {
             let Some(job_id) = request.job_id.as_deref() else {
                 let response: JarRunResponse =
@@ -331,26 +304,18 @@ impl FlinkClient {
     }
 
     /// `GET /jobs/:id/execution-result`: the failure cause of a terminal job.
-    pub async fn job_execution_result(
-        &self,
-        job_id: &str,
-    ) -> FlinkResult<JobExecutionResultResponse> {
+    pub async fn job_execution_result(&self, job_id: &str) -> FlinkResult<JobExecutionResultResponse> {
         self.get_job_json(job_id, "/execution-result").await
     }
 
     /// `GET /jobs/:id/metrics?get=...` (e.g. `numRestarts`, `uptime`).
     pub async fn job_metrics(&self, job_id: &str, names: &[&str]) -> FlinkResult<Vec<MetricValue>> {
         let path = format!("/jobs/{}/metrics", path_segment(job_id));
-        self.get_metric_values(&path, names)
-            .instrument(debug_span!("flink_job_metrics", job_id))
-            .await
+        self.get_metric_values(&path, names).instrument(debug_span!("flink_job_metrics", job_id)).await
     }
 
     /// `GET /jobs/:id/resource-requirements`.
-    pub async fn resource_requirements(
-        &self,
-        job_id: &str,
-    ) -> FlinkResult<JobResourceRequirements> {
+    pub async fn resource_requirements(&self, job_id: &str) -> FlinkResult<JobResourceRequirements> {
         self.get_job_json(job_id, "/resource-requirements").await
     }
 
@@ -371,11 +336,7 @@ impl FlinkClient {
     // ----- savepoints ------------------------------------------------------------------------
 
     /// `POST /jobs/:id/savepoints`; returns the trigger id. Retried only with `trigger_id` set.
-    pub async fn trigger_savepoint(
-        &self,
-        job_id: &str,
-        request: &SavepointTriggerRequest,
-    ) -> FlinkResult<String> {
+    pub async fn trigger_savepoint(&self, job_id: &str, request: &SavepointTriggerRequest) -> FlinkResult<String> {
         let path = format!("/jobs/{}/savepoints", path_segment(job_id));
         let retry = retry_if(request.trigger_id.is_some());
         let response: TriggerResponse = self
@@ -386,11 +347,7 @@ impl FlinkClient {
     }
 
     /// `POST /jobs/:id/stop` (stop-with-savepoint); returns the trigger id for [`Self::savepoint_status`].
-    pub async fn stop_with_savepoint(
-        &self,
-        job_id: &str,
-        request: &StopWithSavepointRequest,
-    ) -> FlinkResult<String> {
+    pub async fn stop_with_savepoint(&self, job_id: &str, request: &StopWithSavepointRequest) -> FlinkResult<String> {
         let path = format!("/jobs/{}/stop", path_segment(job_id));
         let retry = retry_if(request.trigger_id.is_some());
         let response: TriggerResponse = self
@@ -402,78 +359,42 @@ impl FlinkClient {
 
     /// `GET /jobs/:id/savepoints/:triggerid` for a savepoint or stop-with-savepoint. A savepoint
     /// that Flink marks COMPLETED with a `failure-cause` is [`OperationState::Failed`].
-    pub async fn savepoint_status(
-        &self,
-        job_id: &str,
-        trigger_id: &str,
-    ) -> FlinkResult<SavepointState> {
+    pub async fn savepoint_status(&self, job_id: &str, trigger_id: &str) -> FlinkResult<SavepointState> {
         let suffix = format!("/savepoints/{}", path_segment(trigger_id));
         let status: AsyncOperationStatus = self.get_job_json(job_id, &suffix).await?;
-        interpret_operation(&status, |operation| {
-            operation
-                .get("location")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
+        interpret_operation(&status, |operation| operation.get("location").and_then(Value::as_str).map(str::to_owned))
     }
 
     /// Polls [`Self::savepoint_status`] until it finishes; returns the savepoint location.
-    pub async fn wait_for_savepoint(
-        &self,
-        job_id: &str,
-        trigger_id: &str,
-        timeout: Duration,
-    ) -> FlinkResult<String> {
-        self.poll_operation("savepoint", trigger_id, timeout, || {
-            self.savepoint_status(job_id, trigger_id)
-        })
-        .await
+    pub async fn wait_for_savepoint(&self, job_id: &str, trigger_id: &str, timeout: Duration) -> FlinkResult<String> {
+        self.poll_operation("savepoint", trigger_id, timeout, || self.savepoint_status(job_id, trigger_id)).await
     }
 
     /// `POST /savepoint-disposal`; returns the trigger id. Not retried (no trigger id in this API).
     pub async fn dispose_savepoint(&self, savepoint_path: &str) -> FlinkResult<String> {
         let body = SavepointDisposalRequest { savepoint_path };
-        let response: TriggerResponse = self
-            .request_json(
-                Method::POST,
-                "/savepoint-disposal",
-                Some(&body),
-                Retry::Never,
-            )
-            .await?;
+        let response: TriggerResponse =
+            self.request_json(Method::POST, "/savepoint-disposal", Some(&body), Retry::Never).await?;
         Ok(response.request_id)
     }
 
     /// `GET /savepoint-disposal/:triggerid`.
-    pub async fn savepoint_disposal_status(
-        &self,
-        trigger_id: &str,
-    ) -> FlinkResult<OperationState<()>> {
+    pub async fn savepoint_disposal_status(&self, trigger_id: &str) -> FlinkResult<OperationState<()>> {
         let path = format!("/savepoint-disposal/{}", path_segment(trigger_id));
         let status: AsyncOperationStatus = self.get_json(&path).await?;
         interpret_operation(&status, |_| Some(()))
     }
 
     /// Polls [`Self::savepoint_disposal_status`] until it finishes.
-    pub async fn wait_for_savepoint_disposal(
-        &self,
-        trigger_id: &str,
-        timeout: Duration,
-    ) -> FlinkResult<()> {
-        self.poll_operation("savepoint disposal", trigger_id, timeout, || {
-            self.savepoint_disposal_status(trigger_id)
-        })
-        .await
+    pub async fn wait_for_savepoint_disposal(&self, trigger_id: &str, timeout: Duration) -> FlinkResult<()> {
+        self.poll_operation("savepoint disposal", trigger_id, timeout, || self.savepoint_disposal_status(trigger_id))
+            .await
     }
 
     // ----- checkpoints -----------------------------------------------------------------------
 
     /// `POST /jobs/:id/checkpoints` (Flink ≥ 1.17); returns the trigger id.
-    pub async fn trigger_checkpoint(
-        &self,
-        job_id: &str,
-        request: &CheckpointTriggerRequest,
-    ) -> FlinkResult<String> {
+    pub async fn trigger_checkpoint(&self, job_id: &str, request: &CheckpointTriggerRequest) -> FlinkResult<String> {
         let path = format!("/jobs/{}/checkpoints", path_segment(job_id));
         let retry = retry_if(request.trigger_id.is_some());
         let response: TriggerResponse = self
@@ -484,57 +405,31 @@ impl FlinkClient {
     }
 
     /// `GET /jobs/:id/checkpoints/:triggerid`: the checkpoint id once it completed.
-    pub async fn checkpoint_status(
-        &self,
-        job_id: &str,
-        trigger_id: &str,
-    ) -> FlinkResult<CheckpointState> {
+    pub async fn checkpoint_status(&self, job_id: &str, trigger_id: &str) -> FlinkResult<CheckpointState> {
         let suffix = format!("/checkpoints/{}", path_segment(trigger_id));
         let status: AsyncOperationStatus = self.get_job_json(job_id, &suffix).await?;
-        interpret_operation(&status, |operation| {
-            operation.get("checkpointId").and_then(Value::as_u64)
-        })
+        interpret_operation(&status, |operation| operation.get("checkpointId").and_then(Value::as_u64))
     }
 
     /// Polls [`Self::checkpoint_status`] until it finishes; returns the checkpoint id.
-    pub async fn wait_for_checkpoint(
-        &self,
-        job_id: &str,
-        trigger_id: &str,
-        timeout: Duration,
-    ) -> FlinkResult<u64> {
-        self.poll_operation("checkpoint", trigger_id, timeout, || {
-            self.checkpoint_status(job_id, trigger_id)
-        })
-        .await
+    pub async fn wait_for_checkpoint(&self, job_id: &str, trigger_id: &str, timeout: Duration) -> FlinkResult<u64> {
+        self.poll_operation("checkpoint", trigger_id, timeout, || self.checkpoint_status(job_id, trigger_id)).await
     }
 
     /// `GET /jobs/:id/checkpoints`: counts, latest completed / savepoint / restored, history.
-    pub async fn checkpoint_statistics(
-        &self,
-        job_id: &str,
-    ) -> FlinkResult<CheckpointingStatistics> {
+    pub async fn checkpoint_statistics(&self, job_id: &str) -> FlinkResult<CheckpointingStatistics> {
         self.get_job_json(job_id, "/checkpoints").await
     }
 
     /// `GET /jobs/:id/checkpoints/details/:cid`: e.g. the external path of one checkpoint.
-    pub async fn checkpoint_details(
-        &self,
-        job_id: &str,
-        checkpoint_id: u64,
-    ) -> FlinkResult<CheckpointSummary> {
-        self.get_job_json(job_id, &format!("/checkpoints/details/{checkpoint_id}"))
-            .await
+    pub async fn checkpoint_details(&self, job_id: &str, checkpoint_id: u64) -> FlinkResult<CheckpointSummary> {
+        self.get_job_json(job_id, &format!("/checkpoints/details/{checkpoint_id}")).await
     }
 
     // ----- vertex metrics --------------------------------------------------------------------
 
     /// `GET /jobs/:id/vertices/:vid/subtasks/metrics`: names of the aggregatable metrics.
-    pub async fn vertex_metric_names(
-        &self,
-        job_id: &str,
-        vertex_id: &str,
-    ) -> FlinkResult<BTreeSet<String>> {
+    pub async fn vertex_metric_names(&self, job_id: &str, vertex_id: &str) -> FlinkResult<BTreeSet<String>> {
         let suffix = format!("/vertices/{}/subtasks/metrics", path_segment(vertex_id));
         let names: Vec<MetricName> = self.get_job_json(job_id, &suffix).await?;
         Ok(names.into_iter().map(|m| m.id).collect())
@@ -556,14 +451,8 @@ impl FlinkClient {
     ) -> FlinkResult<BTreeMap<String, AggregatedMetric>> {
         let span = debug_span!("flink_vertex_metrics", job_id, vertex_id);
         async {
-            let available = self
-                .available_vertex_metrics(job_id, vertex_id, names)
-                .await?;
-            let wanted: Vec<&str> = names
-                .iter()
-                .copied()
-                .filter(|name| available.contains(*name))
-                .collect();
+            let available = self.available_vertex_metrics(job_id, vertex_id, names).await?;
+            let wanted: Vec<&str> = names.iter().copied().filter(|name| available.contains(*name)).collect();
             if wanted.is_empty() {
                 return Ok(BTreeMap::new());
             }
@@ -587,11 +476,7 @@ impl FlinkClient {
         requested: &[&str],
     ) -> FlinkResult<Arc<BTreeSet<String>>> {
         let key = (job_id.to_owned(), vertex_id.to_owned());
-        let cached = self
-            .vertex_metric_names
-            .lock()
-            .ok()
-            .and_then(|cache| cache.get(&key).cloned());
+        let cached = self.vertex_metric_names.lock().ok().and_then(|cache| cache.get(&key).cloned());
         if let Some(names) = cached
             && requested.iter().all(|name| names.contains(*name))
         {
@@ -621,15 +506,10 @@ impl FlinkClient {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> FlinkResult<T> {
-        self.request_json::<(), T>(Method::GET, path, None, Retry::Safe)
-            .await
+        self.request_json::<(), T>(Method::GET, path, None, Retry::Safe).await
     }
 
-    async fn get_job_json<T: DeserializeOwned>(
-        &self,
-        job_id: &str,
-        suffix: &str,
-    ) -> FlinkResult<T> {
+    async fn get_job_json<T: DeserializeOwned>(&self, job_id: &str, suffix: &str) -> FlinkResult<T> {
         let path = format!("/jobs/{}{suffix}", path_segment(job_id));
         self.get_json(&path).await
     }
@@ -638,8 +518,7 @@ impl FlinkClient {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        self.get_json(&format!("{path}?get={}", names.join(",")))
-            .await
+        self.get_json(&format!("{path}?get={}", names.join(","))).await
     }
 
     /// Sends a JSON request, retrying per the module's retry rule, and decodes a JSON answer.
@@ -676,18 +555,11 @@ impl FlinkClient {
         url: &str,
         body: Option<&[u8]>,
     ) -> FlinkResult<T> {
-        let mut request = self
-            .http
-            .request(method.clone(), url)
-            .timeout(self.config.request_timeout);
+        let mut request = self.http.request(method.clone(), url).timeout(self.config.request_timeout);
         if let Some(body) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.to_vec());
+            request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
         }
-        let (status, bytes) = self
-            .send_once(method, url, request, self.config.request_timeout)
-            .await?;
+        let (status, bytes) = self.send_once(method, url, request, self.config.request_timeout).await?;
         decode(method, url, status, &bytes)
     }
 
@@ -702,17 +574,9 @@ impl FlinkClient {
         let started = Instant::now();
         let transport_error = |e: reqwest::Error| {
             if e.is_timeout() {
-                FlinkClientError::Timeout {
-                    method: method.to_string(),
-                    url: url.to_owned(),
-                    timeout,
-                }
+                FlinkClientError::Timeout { method: method.to_string(), url: url.to_owned(), timeout }
             } else {
-                FlinkClientError::Connect {
-                    method: method.to_string(),
-                    url: url.to_owned(),
-                    source: e,
-                }
+                FlinkClientError::Connect { method: method.to_string(), url: url.to_owned(), source: e }
             }
         };
         let response = request.send().await.map_err(transport_error)?;
@@ -783,24 +647,14 @@ impl FlinkClient {
 }
 
 fn encode_body<B: Serialize + ?Sized>(body: &B) -> FlinkResult<Vec<u8>> {
-    serde_json::to_vec(body)
-        .map_err(|e| FlinkClientError::InvalidRequest(format!("cannot encode request body: {e}")))
+    serde_json::to_vec(body).map_err(|e| FlinkClientError::InvalidRequest(format!("cannot encode request body: {e}")))
 }
 
 fn retry_if(has_idempotency_key: bool) -> Retry {
-    if has_idempotency_key {
-        Retry::Safe
-    } else {
-        Retry::Never
-    }
+    if has_idempotency_key { Retry::Safe } else { Retry::Never }
 }
 
-fn decode<T: DeserializeOwned>(
-    method: &Method,
-    url: &str,
-    status: StatusCode,
-    body: &[u8],
-) -> FlinkResult<T> {
+fn decode<T: DeserializeOwned>(method: &Method, url: &str, status: StatusCode, body: &[u8]) -> FlinkResult<T> {
     // Some endpoints (DELETE /jars, PATCH cancel) may answer with an empty body.
     let body = if body.iter().all(u8::is_ascii_whitespace) && status != StatusCode::OK {
         b"{}".as_slice()
@@ -827,11 +681,7 @@ fn flink_error_messages(body: &[u8]) -> Vec<String> {
         Some(messages) => messages,
         None => {
             let text = String::from_utf8_lossy(body).trim().to_owned();
-            if text.is_empty() {
-                Vec::new()
-            } else {
-                vec![truncate(&text, 2000)]
-            }
+            if text.is_empty() { Vec::new() } else { vec![truncate(&text, 2000)] }
         }
     }
 }
@@ -869,15 +719,9 @@ fn interpret_operation<T>(
 /// failed, the innermost says why.
 fn summarize_failure_cause(cause: &Value) -> String {
     let class = cause.get("class").and_then(Value::as_str).unwrap_or("");
-    let trace = cause
-        .get("stack-trace")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let trace = cause.get("stack-trace").and_then(Value::as_str).unwrap_or("");
     let first = trace.lines().next().unwrap_or(class).trim();
-    let root = trace
-        .lines()
-        .rev()
-        .find_map(|line| line.trim().strip_prefix("Caused by: "));
+    let root = trace.lines().rev().find_map(|line| line.trim().strip_prefix("Caused by: "));
     match root {
         Some(root) if root != first => format!("{first} (root cause: {root})"),
         _ if first.is_empty() => "unknown failure".to_owned(),
@@ -886,16 +730,8 @@ fn summarize_failure_cause(cause: &Value) -> String {
 }
 
 fn aggregation_list(aggregations: &[MetricAggregation]) -> String {
-    let aggregations = if aggregations.is_empty() {
-        &MetricAggregation::ALL[..]
-    } else {
-        aggregations
-    };
-    aggregations
-        .iter()
-        .map(|a| a.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+    let aggregations = if aggregations.is_empty() { &MetricAggregation::ALL[..] } else { aggregations };
+    aggregations.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(",")
 }
 
 /// Ids from Flink (job, vertex, jar, trigger, TaskManager ids) are hex, uuids, `host:port-suffix` or
@@ -923,12 +759,8 @@ fn truncate(text: &str, max_chars: usize) -> String {
 /// Randomness for jitter only; std's `RandomState` is seeded randomly per instance.
 fn random_u64() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
+    hasher
+        .write_u128(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default());
     hasher.finish()
 }
 
@@ -943,17 +775,11 @@ mod tests {
 
     #[test]
     fn failed_savepoint_is_not_completed() {
-        let failed = status(
-            json!({"status":{"id":"COMPLETED"},"operation":{"failure-cause":{
+        let failed = status(json!({"status":{"id":"COMPLETED"},"operation":{"failure-cause":{
             "class":"java.util.concurrent.CompletionException",
-            "stack-trace":"java.util.concurrent.CompletionException: boom\n\tat x\nCaused by: java.io.IOException: Permission denied\n\tat y"}}}),
-        );
-        let state = interpret_operation(&failed, |op| {
-            op.get("location")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .unwrap();
+            "stack-trace":"java.util.concurrent.CompletionException: boom\n\tat x\nCaused by: java.io.IOException: Permission denied\n\tat y"}}}));
+        let state =
+            interpret_operation(&failed, |op| op.get("location").and_then(Value::as_str).map(str::to_owned)).unwrap();
         match state {
             OperationState::Failed(cause) => {
                 assert!(cause.contains("Permission denied"), "{cause}")
@@ -962,18 +788,11 @@ mod tests {
         }
         let done = status(json!({"status":{"id":"COMPLETED"},"operation":{"location":"file:/sp"}}));
         assert_eq!(
-            interpret_operation(&done, |op| op
-                .get("location")
-                .and_then(Value::as_str)
-                .map(str::to_owned))
-            .unwrap(),
+            interpret_operation(&done, |op| op.get("location").and_then(Value::as_str).map(str::to_owned)).unwrap(),
             OperationState::Completed("file:/sp".to_owned())
         );
         let running = status(json!({"status":{"id":"IN_PROGRESS"},"operation":null}));
-        assert_eq!(
-            interpret_operation(&running, |_| Some(())).unwrap(),
-            OperationState::InProgress
-        );
+        assert_eq!(interpret_operation(&running, |_| Some(())).unwrap(), OperationState::InProgress);
     }
 
     #[test]
@@ -982,21 +801,13 @@ mod tests {
             flink_error_messages(br#"{"errors":["NotFoundException: Job x not found"]}"#),
             vec!["NotFoundException: Job x not found".to_owned()]
         );
-        assert_eq!(
-            flink_error_messages(b"<html>bad gateway</html>"),
-            vec!["<html>bad gateway</html>".to_owned()]
-        );
+        assert_eq!(flink_error_messages(b"<html>bad gateway</html>"), vec!["<html>bad gateway</html>".to_owned()]);
         assert!(flink_error_messages(b"").is_empty());
     }
 
     #[test]
     fn transient_classification() {
-        let http = |status| FlinkClientError::Http {
-            method: "GET".into(),
-            url: "u".into(),
-            status,
-            messages: vec![],
-        };
+        let http = |status| FlinkClientError::Http { method: "GET".into(), url: "u".into(), status, messages: vec![] };
         assert!(http(StatusCode::SERVICE_UNAVAILABLE).is_transient());
         assert!(http(StatusCode::BAD_GATEWAY).is_transient());
         assert!(!http(StatusCode::NOT_FOUND).is_transient());
@@ -1009,15 +820,8 @@ mod tests {
         let client = FlinkClient::new("http://127.0.0.1:1").unwrap();
         for attempt in 1..10 {
             let delay = client.backoff(attempt);
-            let cap = client
-                .config
-                .initial_backoff
-                .saturating_mul(1 << (attempt - 1))
-                .min(client.config.max_backoff);
-            assert!(
-                delay >= cap / 2 && delay <= cap,
-                "attempt {attempt}: {delay:?} vs {cap:?}"
-            );
+            let cap = client.config.initial_backoff.saturating_mul(1 << (attempt - 1)).min(client.config.max_backoff);
+            assert!(delay >= cap / 2 && delay <= cap, "attempt {attempt}: {delay:?} vs {cap:?}");
         }
     }
 

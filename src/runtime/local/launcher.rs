@@ -30,8 +30,7 @@ use tokio::process::{Child, Command};
 use tracing::{debug, info, warn};
 
 /// Main class of a session-mode JobManager.
-pub const SESSION_JOBMANAGER_CLASS: &str =
-    "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint";
+pub const SESSION_JOBMANAGER_CLASS: &str = "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint";
 /// Main class of an application-mode JobManager (needs `--job-classname` or a jar in `usrlib/`).
 pub const APPLICATION_JOBMANAGER_CLASS: &str =
     "org.apache.flink.container.entrypoint.StandaloneApplicationClusterEntryPoint";
@@ -42,8 +41,7 @@ const BASH_JAVA_UTILS_CLASS: &str = "org.apache.flink.runtime.util.bash.BashJava
 const BASH_JAVA_UTILS_RESULT_PREFIX: &str = "BASH_JAVA_UTILS_EXEC_RESULT:";
 
 const LOG4J_PROPERTIES: &str = include_str!("../../../assets/flink/log4j.properties");
-const LOG4J_BASH_UTILS_PROPERTIES: &str =
-    include_str!("../../../assets/flink/log4j-bash-utils.properties");
+const LOG4J_BASH_UTILS_PROPERTIES: &str = include_str!("../../../assets/flink/log4j-bash-utils.properties");
 
 /// The flags Flink's scripts pass on Java 17 (`env.java.opts.all` of the default `config.yaml`).
 const JAVA_17_MODULE_FLAGS: &[&str] = &[
@@ -140,18 +138,9 @@ impl LaunchSpec {
             ("rest.bind-address", "127.0.0.1".into()),
             ("blob.server.port", "0".into()),
             ("execution.checkpointing.interval", "2s".into()),
-            (
-                "execution.checkpointing.dir",
-                format!("file://{}", state.join("checkpoints").display()),
-            ),
-            (
-                "execution.checkpointing.savepoint-dir",
-                format!("file://{}", state.join("savepoints").display()),
-            ),
-            (
-                "execution.checkpointing.externalized-checkpoint-retention",
-                "RETAIN_ON_CANCELLATION".into(),
-            ),
+            ("execution.checkpointing.dir", format!("file://{}", state.join("checkpoints").display())),
+            ("execution.checkpointing.savepoint-dir", format!("file://{}", state.join("savepoints").display())),
+            ("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION".into()),
             ("restart-strategy.type", "fixed-delay".into()),
             ("restart-strategy.fixed-delay.attempts", "1000".into()),
             ("restart-strategy.fixed-delay.delay", "1s".into()),
@@ -160,33 +149,22 @@ impl LaunchSpec {
             // REST metric store refresh (default 10 s).
             ("metrics.fetcher.update-interval", "1000".into()),
             ("web.adaptive-scheduler.rescale-history.size", "20".into()),
-            (
-                "jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling",
-                "1s".into(),
-            ),
-            (
-                "jobmanager.adaptive-scheduler.executing.resource-stabilization-timeout",
-                "2s".into(),
-            ),
-            (
-                "jobmanager.adaptive-scheduler.submission.resource-stabilization-timeout",
-                "1s".into(),
-            ),
+            ("jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling", "1s".into()),
+            ("jobmanager.adaptive-scheduler.executing.resource-stabilization-timeout", "2s".into()),
+            ("jobmanager.adaptive-scheduler.submission.resource-stabilization-timeout", "1s".into()),
             // A lost TaskManager is noticed in ~3 s instead of ~50 s.
             ("heartbeat.interval", "2000".into()),
             ("heartbeat.timeout", "10000".into()),
             ("pekko.ask.timeout", "30s".into()),
         ];
-        entries
-            .into_iter()
-            .map(|(key, value)| (key.to_owned(), value))
-            .collect()
+        entries.into_iter().map(|(key, value)| (key.to_owned(), value)).collect()
     }
 }
 
 /// Which process of the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FlinkProcess {
+    /// The JobManager (there is exactly one).
     JobManager,
     /// TaskManagers are numbered from 1 in start order; a restarted one keeps its number.
     TaskManager(u32),
@@ -220,19 +198,26 @@ pub enum StopMode {
 /// A process that ended on its own.
 #[derive(Debug, Clone)]
 pub struct ProcessExit {
+    /// Which process exited.
     pub process: FlinkProcess,
+    /// Its pid.
     pub pid: u32,
+    /// Its exit status.
     pub status: ExitStatus,
 }
 
 /// A process named by a pid file that a previous flinkops run left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleProcess {
+    /// The pid file it was found through (already removed).
     pub pid_file: PathBuf,
+    /// The pid recorded in the file.
     pub pid: u32,
+    /// What was done about it.
     pub disposition: StaleDisposition,
 }
 
+/// What [`cleanup_stale_processes`] did with a [`StaleProcess`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StaleDisposition {
     /// It was still running with this work dir's config and was killed.
@@ -243,48 +228,70 @@ pub enum StaleDisposition {
     NotOurs,
 }
 
+/// Error of starting, controlling or cleaning up a local cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
+    /// An I/O operation failed (files, processes, port allocation, the readiness HTTP client).
     #[error("{context}: {source}")]
     Io {
+        /// What was being done.
         context: String,
+        /// The underlying I/O error.
         #[source]
         source: io::Error,
     },
+    /// A `flink_config` key or port value that cannot be used.
     #[error("invalid Flink config: {0}")]
     InvalidConfig(String),
+    /// `flink_home` lacks `lib/flink-dist-*.jar` or `bin/bash-java-utils.jar`.
     #[error("FLINK_HOME {path} is not a Flink distribution: {reason}")]
-    InvalidFlinkHome { path: PathBuf, reason: String },
+    InvalidFlinkHome {
+        /// The directory given as `flink_home`.
+        path: PathBuf,
+        /// What is missing or unreadable.
+        reason: String,
+    },
+    /// Computing the JVM memory parameters with `BashJavaUtils` failed.
     #[error("BashJavaUtils {command} failed ({status}): {output}")]
     BashJavaUtils {
+        /// The BashJavaUtils command, e.g. `GET_TM_RESOURCE_PARAMS`.
         command: &'static str,
+        /// Its exit status.
         status: String,
+        /// Its stdout and stderr.
         output: String,
     },
+    /// A process exited before the cluster became ready.
     #[error("{process} exited during startup ({status}); last lines of {log}:\n{log_tail}")]
     ExitedDuringStartup {
+        /// Which process exited.
         process: FlinkProcess,
+        /// Its exit status.
         status: String,
+        /// Its log file.
         log: PathBuf,
+        /// The last lines of its log, followed by those of its stdout/stderr.
         log_tail: String,
     },
+    /// The REST API did not report every TaskManager in time.
     #[error("cluster not ready within {timeout:?}: {last_observation}")]
     NotReady {
+        /// The readiness timeout that elapsed.
         timeout: Duration,
+        /// What the last poll saw, e.g. `1 of 2 TaskManagers registered`.
         last_observation: String,
     },
+    /// The process is not tracked as running (or, for a TaskManager restart, is not a TaskManager).
     #[error("{0} is not running")]
     NotRunning(FlinkProcess),
+    /// The process to start is already running.
     #[error("{0} is already running")]
     AlreadyRunning(FlinkProcess),
 }
 
 impl LaunchError {
     fn io(context: impl Into<String>, source: io::Error) -> Self {
-        Self::Io {
-            context: context.into(),
-            source,
-        }
+        Self::Io { context: context.into(), source }
     }
 }
 
@@ -369,14 +376,8 @@ impl LocalFlinkCluster {
                 "found a process left by an earlier run");
         }
         let layout = Layout::new(&spec.work_dir);
-        for dir in [
-            &layout.conf_dir,
-            &layout.log_dir,
-            &layout.pid_dir,
-            &layout.state_dir,
-        ] {
-            fs::create_dir_all(dir)
-                .map_err(|e| LaunchError::io(format!("creating {}", dir.display()), e))?;
+        for dir in [&layout.conf_dir, &layout.log_dir, &layout.pid_dir, &layout.state_dir] {
+            fs::create_dir_all(dir).map_err(|e| LaunchError::io(format!("creating {}", dir.display()), e))?;
         }
         // reqwest is built with `rustls-no-provider` and panics when building a client without a
         // process-wide crypto provider, even for plain http. "Already installed" is fine.
@@ -385,9 +386,7 @@ impl LocalFlinkCluster {
             .timeout(Duration::from_secs(2))
             .no_proxy()
             .build()
-            .map_err(|e| {
-                LaunchError::io("building the readiness HTTP client", io::Error::other(e))
-            })?;
+            .map_err(|e| LaunchError::io("building the readiness HTTP client", io::Error::other(e)))?;
 
         let mut attempt = 1;
         loop {
@@ -406,11 +405,7 @@ impl LocalFlinkCluster {
             };
             match cluster.start_all().await {
                 Ok(()) => return Ok(cluster),
-                Err(error)
-                    if attempt < PORT_CLASH_ATTEMPTS
-                        && ports.allocated
-                        && is_port_clash(&error) =>
-                {
+                Err(error) if attempt < PORT_CLASH_ATTEMPTS && ports.allocated && is_port_clash(&error) => {
                     warn!(attempt, %error, "a port was taken during startup; retrying with new ports");
                     cluster.kill_all_now();
                     attempt += 1;
@@ -432,9 +427,7 @@ impl LocalFlinkCluster {
         for _ in 0..self.spec.taskmanagers {
             self.start_taskmanager().await?;
         }
-        self.wait_ready(self.spec.taskmanagers, self.spec.ready_timeout)
-            .await
-            .map(|_| ())
+        self.wait_ready(self.spec.taskmanagers, self.spec.ready_timeout).await.map(|_| ())
     }
 
     /// Base URL of the REST API, e.g. `http://127.0.0.1:41234`.
@@ -442,14 +435,17 @@ impl LocalFlinkCluster {
         format!("http://127.0.0.1:{}", self.rest_port)
     }
 
+    /// Port of the REST API on 127.0.0.1.
     pub fn rest_port(&self) -> u16 {
         self.rest_port
     }
 
+    /// Port of the JobManager's RPC endpoint (`jobmanager.rpc.port`) on 127.0.0.1.
     pub fn rpc_port(&self) -> u16 {
         self.rpc_port
     }
 
+    /// The cluster's work dir (`LaunchSpec::work_dir`).
     pub fn work_dir(&self) -> &Path {
         &self.spec.work_dir
     }
@@ -459,25 +455,19 @@ impl LocalFlinkCluster {
         &self.layout.state_dir
     }
 
+    /// `<work_dir>/log/<process>.log`: the Flink log of one process.
     pub fn log_file(&self, process: FlinkProcess) -> PathBuf {
         self.layout.log_file(process)
     }
 
     /// Pids of the processes currently tracked (running, or exited but not yet noticed).
     pub fn pids(&self) -> BTreeMap<FlinkProcess, u32> {
-        self.processes
-            .iter()
-            .map(|(process, running)| (*process, running.pid))
-            .collect()
+        self.processes.iter().map(|(process, running)| (*process, running.pid)).collect()
     }
 
     /// TaskManagers currently tracked, in index order.
     pub fn taskmanagers(&self) -> Vec<FlinkProcess> {
-        self.processes
-            .keys()
-            .copied()
-            .filter(|p| matches!(p, FlinkProcess::TaskManager(_)))
-            .collect()
+        self.processes.keys().copied().filter(|p| matches!(p, FlinkProcess::TaskManager(_))).collect()
     }
 
     /// Whether the process is tracked and has not exited. An exited process is forgotten and
@@ -494,11 +484,7 @@ impl LocalFlinkCluster {
         let mut exited = Vec::new();
         for (process, running) in &mut self.processes {
             if let Ok(Some(status)) = running.child.try_wait() {
-                exited.push(ProcessExit {
-                    process: *process,
-                    pid: running.pid,
-                    status,
-                });
+                exited.push(ProcessExit { process: *process, pid: running.pid, status });
             }
         }
         for exit in &exited {
@@ -511,11 +497,7 @@ impl LocalFlinkCluster {
 
     /// Polls `GET /overview` until it reports at least `taskmanagers` TaskManagers. Fails early if a
     /// tracked process exits, and with [`LaunchError::NotReady`] after `timeout`.
-    pub async fn wait_ready(
-        &mut self,
-        taskmanagers: u32,
-        timeout: Duration,
-    ) -> Result<serde_json::Value, LaunchError> {
+    pub async fn wait_ready(&mut self, taskmanagers: u32, timeout: Duration) -> Result<serde_json::Value, LaunchError> {
         let deadline = Instant::now() + timeout;
         let url = format!("{}/overview", self.rest_url());
         loop {
@@ -523,30 +505,22 @@ impl LocalFlinkCluster {
                 return Err(self.exited_during_startup(exit));
             }
             let last_observation = match self.http.get(&url).send().await {
-                Ok(response) if response.status().is_success() => {
-                    match response.json::<serde_json::Value>().await {
-                        Ok(overview) => {
-                            let registered = overview
-                                .get("taskmanagers")
-                                .and_then(serde_json::Value::as_u64)
-                                .unwrap_or(0);
-                            if registered >= u64::from(taskmanagers) {
-                                info!(rest = %self.rest_url(), registered, "Flink cluster ready");
-                                return Ok(overview);
-                            }
-                            format!("{registered} of {taskmanagers} TaskManagers registered")
+                Ok(response) if response.status().is_success() => match response.json::<serde_json::Value>().await {
+                    Ok(overview) => {
+                        let registered = overview.get("taskmanagers").and_then(serde_json::Value::as_u64).unwrap_or(0);
+                        if registered >= u64::from(taskmanagers) {
+                            info!(rest = %self.rest_url(), registered, "Flink cluster ready");
+                            return Ok(overview);
                         }
-                        Err(e) => format!("unreadable /overview: {e}"),
+                        format!("{registered} of {taskmanagers} TaskManagers registered")
                     }
-                }
+                    Err(e) => format!("unreadable /overview: {e}"),
+                },
                 Ok(response) => format!("/overview answered {}", response.status()),
                 Err(e) => format!("REST not reachable: {e}"),
             };
             if Instant::now() >= deadline {
-                return Err(LaunchError::NotReady {
-                    timeout,
-                    last_observation,
-                });
+                return Err(LaunchError::NotReady { timeout, last_observation });
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
@@ -558,8 +532,7 @@ impl LocalFlinkCluster {
         args.extend(self.spec.jobmanager_args.iter().cloned());
         let class = self.spec.jobmanager_class.clone();
         let jvm_flags = self.jobmanager_params.jvm_flags.clone();
-        self.spawn(FlinkProcess::JobManager, &class, &jvm_flags, &args)
-            .await
+        self.spawn(FlinkProcess::JobManager, &class, &jvm_flags, &args).await
     }
 
     /// Starts a new TaskManager and returns its id. It is not awaited; use [`Self::wait_ready`].
@@ -583,21 +556,11 @@ impl LocalFlinkCluster {
 
     async fn spawn_taskmanager(&mut self, process: FlinkProcess) -> Result<(), LaunchError> {
         let params = self.taskmanager_params.clone();
-        self.spawn(
-            process,
-            TASKMANAGER_CLASS,
-            &params.jvm_flags,
-            &params.dynamic_properties,
-        )
-        .await
+        self.spawn(process, TASKMANAGER_CLASS, &params.jvm_flags, &params.dynamic_properties).await
     }
 
     /// Ends one process and waits until it is gone (bounded by `stop_timeout` for SIGTERM).
-    pub async fn stop_process(
-        &mut self,
-        process: FlinkProcess,
-        mode: StopMode,
-    ) -> Result<ExitStatus, LaunchError> {
+    pub async fn stop_process(&mut self, process: FlinkProcess, mode: StopMode) -> Result<ExitStatus, LaunchError> {
         let Some(mut running) = self.processes.remove(&process) else {
             return Err(LaunchError::NotRunning(process));
         };
@@ -614,10 +577,8 @@ impl LocalFlinkCluster {
         let mut first_error = None;
         let taskmanagers = self.taskmanagers();
         // SIGTERM all TaskManagers at once so their shutdowns overlap.
-        let mut stopping: Vec<(FlinkProcess, RunningProcess)> = taskmanagers
-            .iter()
-            .filter_map(|p| self.processes.remove(p).map(|r| (*p, r)))
-            .collect();
+        let mut stopping: Vec<(FlinkProcess, RunningProcess)> =
+            taskmanagers.iter().filter_map(|p| self.processes.remove(p).map(|r| (*p, r))).collect();
         for (_, running) in &stopping {
             signal_group(running.pid, "TERM");
         }
@@ -628,9 +589,7 @@ impl LocalFlinkCluster {
             remove_file_if_exists(&self.layout.pid_file(*process));
         }
         if self.processes.contains_key(&FlinkProcess::JobManager)
-            && let Err(e) = self
-                .stop_process(FlinkProcess::JobManager, StopMode::Graceful)
-                .await
+            && let Err(e) = self.stop_process(FlinkProcess::JobManager, StopMode::Graceful).await
         {
             first_error.get_or_insert(e);
         }
@@ -657,12 +616,7 @@ impl LocalFlinkCluster {
 
     fn write_config_files(&self) -> Result<(), LaunchError> {
         let mut config = LaunchSpec::default_flink_config(&self.spec.work_dir);
-        config.extend(
-            self.spec
-                .flink_config
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone())),
-        );
+        config.extend(self.spec.flink_config.iter().map(|(k, v)| (k.clone(), v.clone())));
         config.insert("rest.port".to_owned(), self.rest_port.to_string());
         config.insert("jobmanager.rpc.port".to_owned(), self.rpc_port.to_string());
         let yaml = render_flat_yaml(&config)?;
@@ -673,25 +627,18 @@ impl LocalFlinkCluster {
         ];
         for (name, content) in files {
             let path = self.layout.conf_dir.join(name);
-            fs::write(&path, content)
-                .map_err(|e| LaunchError::io(format!("writing {}", path.display()), e))?;
+            fs::write(&path, content).map_err(|e| LaunchError::io(format!("writing {}", path.display()), e))?;
         }
         Ok(())
     }
 
     async fn bash_java_utils(&self, command: &'static str) -> Result<ResourceParams, LaunchError> {
         let dist_jar = find_dist_jar(&self.spec.flink_home)?;
-        let classpath = join_classpath(&[
-            self.spec.flink_home.join("bin").join("bash-java-utils.jar"),
-            dist_jar,
-        ]);
+        let classpath = join_classpath(&[self.spec.flink_home.join("bin").join("bash-java-utils.jar"), dist_jar]);
         let output = Command::new(&self.spec.java)
             .arg(format!(
                 "-Dlog4j.configurationFile=file:{}",
-                self.layout
-                    .conf_dir
-                    .join("log4j-bash-utils.properties")
-                    .display()
+                self.layout.conf_dir.join("log4j-bash-utils.properties").display()
             ))
             .arg("-cp")
             .arg(classpath)
@@ -703,24 +650,14 @@ impl LocalFlinkCluster {
             .kill_on_drop(true)
             .output()
             .await
-            .map_err(|e| {
-                LaunchError::io(
-                    format!("running {} for BashJavaUtils", self.spec.java.display()),
-                    e,
-                )
-            })?;
+            .map_err(|e| LaunchError::io(format!("running {} for BashJavaUtils", self.spec.java.display()), e))?;
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let results: Vec<&str> = stdout
-            .lines()
-            .filter_map(|line| line.strip_prefix(BASH_JAVA_UTILS_RESULT_PREFIX))
-            .collect();
+        let results: Vec<&str> =
+            stdout.lines().filter_map(|line| line.strip_prefix(BASH_JAVA_UTILS_RESULT_PREFIX)).collect();
         match (output.status.success(), results.as_slice()) {
             (true, [jvm_flags, dynamic_properties, ..]) => Ok(ResourceParams {
                 jvm_flags: jvm_flags.split_whitespace().map(str::to_owned).collect(),
-                dynamic_properties: dynamic_properties
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect(),
+                dynamic_properties: dynamic_properties.split_whitespace().map(str::to_owned).collect(),
             }),
             _ => Err(LaunchError::BashJavaUtils {
                 command,
@@ -744,13 +681,9 @@ impl LocalFlinkCluster {
         let stdout_path = self.layout.stdout_file(process);
         let stdout = fs::File::create(&stdout_path)
             .map_err(|e| LaunchError::io(format!("creating {}", stdout_path.display()), e))?;
-        let stderr = stdout
-            .try_clone()
-            .map_err(|e| LaunchError::io(format!("duplicating {}", stdout_path.display()), e))?;
-        let log4j = format!(
-            "file:{}",
-            self.layout.conf_dir.join("log4j.properties").display()
-        );
+        let stderr =
+            stdout.try_clone().map_err(|e| LaunchError::io(format!("duplicating {}", stdout_path.display()), e))?;
+        let log4j = format!("file:{}", self.layout.conf_dir.join("log4j.properties").display());
         let mut classpath = vec![self.spec.flink_home.join("lib").join("*")];
         classpath.extend(self.spec.extra_classpath.iter().cloned());
 
@@ -781,12 +714,9 @@ impl LocalFlinkCluster {
             // Own process group: a terminal's Ctrl-C does not hit it half-way, and one signal to
             // the group reaches everything the JVM might start.
             .process_group(0);
-        let child = command.spawn().map_err(|e| {
-            LaunchError::io(
-                format!("starting {process} ({})", self.spec.java.display()),
-                e,
-            )
-        })?;
+        let child = command
+            .spawn()
+            .map_err(|e| LaunchError::io(format!("starting {process} ({})", self.spec.java.display()), e))?;
         let Some(pid) = child.id() else {
             return Err(LaunchError::io(
                 format!("starting {process}"),
@@ -797,8 +727,7 @@ impl LocalFlinkCluster {
         fs::write(&pid_file, format!("{pid}\n"))
             .map_err(|e| LaunchError::io(format!("writing {}", pid_file.display()), e))?;
         debug!(%process, pid, main_class, "started Flink process");
-        self.processes
-            .insert(process, RunningProcess { child, pid });
+        self.processes.insert(process, RunningProcess { child, pid });
         Ok(())
     }
 
@@ -841,12 +770,7 @@ done"#;
             log_tail.push_str("\n--- stdout/stderr ---\n");
             log_tail.push_str(&stdout_tail);
         }
-        LaunchError::ExitedDuringStartup {
-            process: exit.process,
-            status: exit.status.to_string(),
-            log,
-            log_tail,
-        }
+        LaunchError::ExitedDuringStartup { process: exit.process, status: exit.status.to_string(), log, log_tail }
     }
 }
 
@@ -869,25 +793,17 @@ pub fn cleanup_stale_processes(work_dir: &Path) -> Result<Vec<StaleProcess>, Lau
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
-            return Err(LaunchError::io(
-                format!("reading {}", layout.pid_dir.display()),
-                e,
-            ));
+            return Err(LaunchError::io(format!("reading {}", layout.pid_dir.display()), e));
         }
     };
     let marker = layout.conf_dir.to_string_lossy().into_owned();
     let mut found = Vec::new();
     for entry in entries {
-        let pid_file = entry
-            .map_err(|e| LaunchError::io(format!("reading {}", layout.pid_dir.display()), e))?
-            .path();
+        let pid_file = entry.map_err(|e| LaunchError::io(format!("reading {}", layout.pid_dir.display()), e))?.path();
         if pid_file.extension().is_none_or(|ext| ext != "pid") {
             continue;
         }
-        let Some(pid) = fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|text| text.trim().parse::<u32>().ok())
-        else {
+        let Some(pid) = fs::read_to_string(&pid_file).ok().and_then(|text| text.trim().parse::<u32>().ok()) else {
             remove_file_if_exists(&pid_file);
             continue;
         };
@@ -901,11 +817,7 @@ pub fn cleanup_stale_processes(work_dir: &Path) -> Result<Vec<StaleProcess>, Lau
             Some(_) => StaleDisposition::NotOurs,
         };
         remove_file_if_exists(&pid_file);
-        found.push(StaleProcess {
-            pid_file,
-            pid,
-            disposition,
-        });
+        found.push(StaleProcess { pid_file, pid, disposition });
     }
     Ok(found)
 }
@@ -913,13 +825,10 @@ pub fn cleanup_stale_processes(work_dir: &Path) -> Result<Vec<StaleProcess>, Lau
 /// Renders flat `key: "value"` lines. Values are always double-quoted so YAML never reinterprets
 /// them (`on`, `1e3`, `*`); Flink converts the strings to the option types itself.
 fn render_flat_yaml(config: &BTreeMap<String, String>) -> Result<String, LaunchError> {
-    let mut out =
-        String::from("# Written by flinkops' local launcher; Flink 2.x reads only config.yaml.\n");
+    let mut out = String::from("# Written by flinkops' local launcher; Flink 2.x reads only config.yaml.\n");
     for (key, value) in config {
-        let key_is_plain = !key.is_empty()
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        let key_is_plain =
+            !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
         if !key_is_plain {
             return Err(LaunchError::InvalidConfig(format!(
                 "key {key:?} must consist of ASCII letters, digits, '.', '-' and '_'"
@@ -958,33 +867,29 @@ fn allocate_ports(config: &BTreeMap<String, String>) -> Result<Ports, LaunchErro
         config
             .get(key)
             .map(|v| {
-                v.trim().parse::<u16>().map_err(|_| {
-                    LaunchError::InvalidConfig(format!(
-                        "{key} must be a single port number, got {v:?}"
-                    ))
-                })
+                v.trim()
+                    .parse::<u16>()
+                    .map_err(|_| LaunchError::InvalidConfig(format!("{key} must be a single port number, got {v:?}")))
             })
             .transpose()
     };
     let rest = configured("rest.port")?;
     let rpc = configured("jobmanager.rpc.port")?;
     let bind = || {
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(|e| LaunchError::io("allocating a free loopback port", e))
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| LaunchError::io("allocating a free loopback port", e))
     };
     let rest_listener = if rest.is_none() { Some(bind()?) } else { None };
     let rpc_listener = if rpc.is_none() { Some(bind()?) } else { None };
-    let port_of =
-        |listener: &Option<TcpListener>, fixed: Option<u16>| -> Result<u16, LaunchError> {
-            match (listener, fixed) {
-                (_, Some(port)) => Ok(port),
-                (Some(listener), None) => listener
-                    .local_addr()
-                    .map(|addr| addr.port())
-                    .map_err(|e| LaunchError::io("reading an allocated port", e)),
-                (None, None) => Err(LaunchError::InvalidConfig("no port".into())),
-            }
-        };
+    let port_of = |listener: &Option<TcpListener>, fixed: Option<u16>| -> Result<u16, LaunchError> {
+        match (listener, fixed) {
+            (_, Some(port)) => Ok(port),
+            (Some(listener), None) => listener
+                .local_addr()
+                .map(|addr| addr.port())
+                .map_err(|e| LaunchError::io("reading an allocated port", e)),
+            (None, None) => Err(LaunchError::InvalidConfig("no port".into())),
+        }
+    };
     Ok(Ports {
         rest: port_of(&rest_listener, rest)?,
         rpc: port_of(&rpc_listener, rpc)?,
@@ -1011,12 +916,8 @@ fn check_flink_home(flink_home: &Path) -> Result<(), LaunchError> {
 
 fn find_dist_jar(flink_home: &Path) -> Result<PathBuf, LaunchError> {
     let lib = flink_home.join("lib");
-    let invalid = |reason: String| LaunchError::InvalidFlinkHome {
-        path: flink_home.to_owned(),
-        reason,
-    };
-    let entries =
-        fs::read_dir(&lib).map_err(|e| invalid(format!("cannot read {}: {e}", lib.display())))?;
+    let invalid = |reason: String| LaunchError::InvalidFlinkHome { path: flink_home.to_owned(), reason };
+    let entries = fs::read_dir(&lib).map_err(|e| invalid(format!("cannot read {}: {e}", lib.display())))?;
     entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
@@ -1029,11 +930,7 @@ fn find_dist_jar(flink_home: &Path) -> Result<PathBuf, LaunchError> {
 }
 
 fn join_classpath(entries: &[PathBuf]) -> String {
-    entries
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(":")
+    entries.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(":")
 }
 
 /// Sends a signal to the process group led by `pgid` (every launched process leads its own group)
@@ -1050,11 +947,7 @@ fn signal_group(pgid: u32, signal: &str) {
     }
 }
 
-async fn terminate(
-    running: &mut RunningProcess,
-    mode: StopMode,
-    stop_timeout: Duration,
-) -> io::Result<ExitStatus> {
+async fn terminate(running: &mut RunningProcess, mode: StopMode, stop_timeout: Duration) -> io::Result<ExitStatus> {
     if let Some(status) = running.child.try_wait()? {
         // The leader is gone; still clear anything left in its group.
         signal_group(running.pid, "KILL");
@@ -1113,10 +1006,8 @@ mod tests {
 
     #[test]
     fn yaml_values_are_quoted_and_escaped() {
-        let config = BTreeMap::from([
-            ("a.b".to_owned(), "on".to_owned()),
-            ("c".to_owned(), "say \"hi\"\\\n".to_owned()),
-        ]);
+        let config =
+            BTreeMap::from([("a.b".to_owned(), "on".to_owned()), ("c".to_owned(), "say \"hi\"\\\n".to_owned())]);
         let yaml = render_flat_yaml(&config).unwrap();
         assert!(yaml.contains("a.b: \"on\"\n"));
         assert!(yaml.contains("c: \"say \\\"hi\\\"\\\\\\n\"\n"));
@@ -1137,10 +1028,7 @@ mod tests {
             ("jobmanager.rpc.port".to_owned(), "6125".to_owned()),
         ]);
         let ports = allocate_ports(&fixed).unwrap();
-        assert_eq!(
-            (ports.rest, ports.rpc, ports.allocated),
-            (8082, 6125, false)
-        );
+        assert_eq!((ports.rest, ports.rpc, ports.allocated), (8082, 6125, false));
         let ports = allocate_ports(&BTreeMap::new()).unwrap();
         assert_ne!(ports.rest, ports.rpc);
         assert!(ports.allocated);
@@ -1154,24 +1042,12 @@ mod tests {
         assert!(cleanup_stale_processes(dir.path()).unwrap().is_empty());
         fs::create_dir_all(dir.path().join("pids")).unwrap();
         // Our own pid is alive but its command line does not mention this work dir.
-        fs::write(
-            dir.path().join("pids/jobmanager.pid"),
-            format!("{}\n", std::process::id()),
-        )
-        .unwrap();
+        fs::write(dir.path().join("pids/jobmanager.pid"), format!("{}\n", std::process::id())).unwrap();
         fs::write(dir.path().join("pids/taskmanager-1.pid"), "4000000000\n").unwrap();
         let mut found = cleanup_stale_processes(dir.path()).unwrap();
         found.sort_by_key(|s| s.pid);
         let dispositions: Vec<_> = found.iter().map(|s| s.disposition).collect();
-        assert_eq!(
-            dispositions,
-            [StaleDisposition::NotOurs, StaleDisposition::AlreadyGone]
-        );
-        assert!(
-            fs::read_dir(dir.path().join("pids"))
-                .unwrap()
-                .next()
-                .is_none()
-        );
+        assert_eq!(dispositions, [StaleDisposition::NotOurs, StaleDisposition::AlreadyGone]);
+        assert!(fs::read_dir(dir.path().join("pids")).unwrap().next().is_none());
     }
 }
