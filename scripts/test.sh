@@ -16,7 +16,7 @@ cargo clippy --all-targets --quiet -- -D warnings
 
 echo "==> cargo nextest run"
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --all-targets --no-fail-fast "$@"
+    cargo nextest run --no-fail-fast "$@"
 else
-    cargo test --all-targets --no-fail-fast "$@"
+    cargo test --no-fail-fast "$@"
 fi

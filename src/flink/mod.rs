@@ -2,3 +2,4 @@
 
 pub mod client;
 pub mod config_keys;
+pub mod config_render;

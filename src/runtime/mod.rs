@@ -1,3 +1,96 @@
-//! Where Flink clusters run: the `Runtime` implementations (local processes now, Kubernetes later).
+//! Where Flink clusters run. The `Runtime` trait is what the controllers use; the local implementation runs
+//! clusters as child processes, and the Kubernetes one (its own issue) creates Deployments and Services. Both
+//! deploy the same [`cluster::ClusterSpec`].
 
+pub mod cluster;
 pub mod local;
+
+use std::future::Future;
+
+pub use cluster::{ApplicationJob, ClusterId, ClusterSpec, DeployIntent, Restore};
+
+/// What a runtime knows about a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterStatus {
+    /// No cluster exists.
+    Missing,
+    /// Started, REST not ready yet.
+    Deploying,
+    /// REST answers and the TaskManagers are registered.
+    Ready,
+    /// The cluster failed (a process crashed, a start failed); the reason is safe to show.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A cluster as observed by its runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterObservation {
+    /// Status.
+    pub status: ClusterStatus,
+    /// REST endpoint, once known.
+    pub rest_url: Option<String>,
+    /// `metadata.generation` the cluster was deployed for.
+    pub generation: Option<i64>,
+    /// Job id an application cluster was started with.
+    pub job_id: Option<String>,
+    /// Things the user should know (e.g. a Flink version that differs from the distribution's).
+    pub notes: Vec<String>,
+}
+
+impl ClusterObservation {
+    /// No cluster.
+    pub fn missing() -> Self {
+        ClusterObservation {
+            status: ClusterStatus::Missing,
+            rest_url: None,
+            generation: None,
+            job_id: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// Errors of a runtime: bad input is not retried, transient failures are.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The spec asks for something this runtime cannot do (missing jar, unsupported scheme, wrong major version).
+    #[error("{cluster}: {message}")]
+    BadInput {
+        /// Which cluster.
+        cluster: ClusterId,
+        /// What is wrong.
+        message: String,
+    },
+    /// Starting, stopping or observing failed; retrying may help.
+    #[error("{cluster}: {message}")]
+    Transient {
+        /// Which cluster.
+        cluster: ClusterId,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl RuntimeError {
+    /// Whether retrying can help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RuntimeError::Transient { .. })
+    }
+}
+
+/// Deploys, observes and deletes Flink clusters.
+///
+/// # Idempotence
+/// `deploy` replaces whatever runs under the same id; `delete` of a missing cluster succeeds.
+pub trait Runtime: Send + Sync {
+    /// Starts the cluster described by `spec` (replacing an existing one with the same id) and returns once it
+    /// is ready or has failed.
+    fn deploy(&self, spec: &ClusterSpec) -> impl Future<Output = Result<ClusterObservation, RuntimeError>> + Send;
+    /// What is running under `id` now.
+    fn observe(&self, id: &ClusterId) -> impl Future<Output = Result<ClusterObservation, RuntimeError>> + Send;
+    /// Stops and removes the cluster.
+    fn delete(&self, id: &ClusterId) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+}

@@ -18,3 +18,4 @@ pub fn shared_dir() -> PathBuf {
 pub fn fixture(name: &str) -> PathBuf {
     repo_root().join("tests/fixtures").join(name)
 }
+pub mod flink;

@@ -100,6 +100,14 @@ type MetricNameCache = HashMap<(String, String), Arc<BTreeSet<String>>>;
 
 static INSTALL_CRYPTO_PROVIDER: Once = Once::new();
 
+/// Installs the process-wide TLS provider reqwest needs (it is built with `rustls-no-provider`). Another
+/// component may have installed one already, which is fine.
+pub fn ensure_crypto_provider() {
+    INSTALL_CRYPTO_PROVIDER.call_once(|| {
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl FlinkClient {
     /// A client with default timeouts and retries.
     pub fn new(base_url: impl Into<String>) -> FlinkResult<Self> {
@@ -110,9 +118,7 @@ impl FlinkClient {
     pub fn with_config(config: FlinkClientConfig) -> FlinkResult<Self> {
         // reqwest is built with `rustls-no-provider`; https needs a process-wide provider. Another
         // component may have installed one already, which is fine.
-        INSTALL_CRYPTO_PROVIDER.call_once(|| {
-            let _already_installed = rustls::crypto::ring::default_provider().install_default();
-        });
+        ensure_crypto_provider();
         let base_url = config.base_url.trim_end_matches('/').to_owned();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             return Err(FlinkClientError::InvalidRequest(format!(

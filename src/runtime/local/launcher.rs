@@ -600,6 +600,18 @@ impl LocalFlinkCluster {
         }
     }
 
+    /// Lets the cluster outlive this process: stops the watchdog and forgets the children without signalling
+    /// them. The pid files stay, so a later flinkops can adopt the cluster or clean it up with
+    /// [`cleanup_stale_processes`].
+    pub fn detach(mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            signal_group(watchdog.id(), "KILL");
+            let _ = watchdog.wait();
+        }
+        // Dropping tokio `Child` handles does not kill the processes (kill_on_drop is off).
+        self.processes.clear();
+    }
+
     /// SIGKILLs every process group and the watchdog without waiting (used by `Drop`).
     fn kill_all_now(&mut self) {
         for (process, mut running) in std::mem::take(&mut self.processes) {
