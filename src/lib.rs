@@ -12,6 +12,7 @@ pub mod crd;
 pub mod flink;
 pub mod git;
 pub mod manifests;
+pub mod operator;
 pub mod ownership;
 pub mod plan;
 pub mod runtime;

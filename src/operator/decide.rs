@@ -1,0 +1,468 @@
+//! The pure heart of the `FlinkDeployment` controller: from what was observed (desired spec, the status as the
+//! write-ahead log, the cluster, the job, an in-flight savepoint) to the next [`Step`]. No IO, no clock, no
+//! randomness: fresh job and trigger ids and `now` come in as arguments.
+
+use std::time::Duration;
+
+use crate::crd::status::{FlinkDeploymentStatus, ReconciliationState, SnapshotTriggerType};
+use crate::crd::{FlinkDeploymentSpec, FlinkJobState, JobState, UpgradeMode};
+use crate::runtime::{ClusterStatus, Restore};
+
+use super::reconciled::{DiffClass, ReconciledSpec, diff_class};
+
+/// Where a resource is in its lifecycle, derived from its status alone (so it survives a crash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Nothing was ever deployed.
+    New,
+    /// A deploy was recorded (target spec, job id) and may not have happened yet.
+    Deploying,
+    /// The recorded spec runs.
+    Deployed,
+    /// A stop-with-savepoint for an upgrade, suspend or deletion is in flight under this trigger id.
+    Stopping {
+        /// The trigger id recorded before the stop was issued.
+        trigger_id: String,
+    },
+    /// A cancel (last-state or stateless) was recorded; waiting for the job to end.
+    Cancelling,
+    /// The job is stopped and its restore point recorded; the next deploy restores from it.
+    Stopped,
+    /// Suspended as desired.
+    Suspended,
+}
+
+/// The phase recorded in a status.
+pub fn phase(status: &FlinkDeploymentStatus) -> Phase {
+    let reconciliation = status.reconciliation_status.as_ref();
+    let Some(reconciled) =
+        reconciliation.and_then(|r| r.last_reconciled_spec.as_deref()).and_then(ReconciledSpec::decode)
+    else {
+        return Phase::New;
+    };
+    let upgrading = reconciliation.and_then(|r| r.state) == Some(ReconciliationState::Upgrading);
+    let job_status = status.job_status.as_ref();
+    let savepoint_info = job_status.and_then(|j| j.savepoint_info.as_ref());
+    let stop_trigger = savepoint_info
+        .filter(|s| s.trigger_type == Some(SnapshotTriggerType::Upgrade))
+        .and_then(|s| s.trigger_id.clone());
+    let job_ended = job_status.and_then(|j| j.state).is_some_and(FlinkJobState::is_globally_terminal);
+    match (upgrading, reconciled.job_state(), stop_trigger) {
+        (true, _, Some(trigger_id)) => Phase::Stopping { trigger_id },
+        (true, JobState::Running, None) => Phase::Deploying,
+        (true, JobState::Suspended, None) if job_ended => Phase::Stopped,
+        (true, JobState::Suspended, None) => Phase::Cancelling,
+        (false, JobState::Running, None) => Phase::Deployed,
+        (false, JobState::Suspended, None) => Phase::Suspended,
+        // A stop trigger outside an upgrade is a manual savepoint; the phase is what the record says.
+        (false, JobState::Running, Some(_)) => Phase::Deployed,
+        (false, JobState::Suspended, Some(_)) => Phase::Suspended,
+    }
+}
+
+/// The job as Flink reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobFacts {
+    /// Flink could not be asked (no cluster, REST down).
+    Unknown,
+    /// The cluster does not know the recorded job id.
+    NotFound,
+    /// The job's state.
+    State(FlinkJobState),
+}
+
+/// An in-flight stop-with-savepoint as Flink reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopFacts {
+    /// Not asked (no trigger recorded) or Flink unreachable.
+    Unknown,
+    /// Flink does not know the trigger (it was never issued, or the JobManager restarted).
+    NotIssued,
+    /// Still running.
+    InProgress,
+    /// Completed at this location.
+    Completed(String),
+    /// Failed; the job keeps running.
+    Failed(String),
+}
+
+/// Everything decide looks at.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// Whether the resource is being deleted.
+    pub deleting: bool,
+    /// The desired spec.
+    pub desired: &'a FlinkDeploymentSpec,
+    /// The recorded status (the write-ahead log).
+    pub status: &'a FlinkDeploymentStatus,
+    /// The runtime's view of the cluster.
+    pub cluster: ClusterStatus,
+    /// Generation the running cluster was deployed for.
+    pub cluster_generation: Option<i64>,
+    /// Job id the running cluster was started with.
+    pub cluster_job_id: Option<String>,
+    /// The job.
+    pub job: JobFacts,
+    /// The in-flight stop, when one is recorded.
+    pub stop: StopFacts,
+    /// Latest completed checkpoint or savepoint of the job (external path), when the job has ended.
+    pub latest_snapshot: Option<String>,
+    /// Whether to take a savepoint when the resource is deleted (`kubernetes.operator.job.savepoint-on-deletion`).
+    pub savepoint_on_deletion: bool,
+    /// A fresh job id, in case one is needed.
+    pub fresh_job_id: &'a str,
+    /// A fresh trigger id, in case one is needed.
+    pub fresh_trigger_id: &'a str,
+}
+
+/// What the controller does next. Each step's `act` persists its intent before any destructive IO.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Record `target` (job state running), the job id and the restore point as UPGRADING, then deploy.
+    Deploy {
+        /// What to record as the reconciled spec.
+        target: Box<ReconciledSpec>,
+        /// Job id to submit with.
+        job_id: String,
+        /// Restore point.
+        restore: Option<Restore>,
+    },
+    /// The cluster for the recorded generation and job id is up: record DEPLOYED.
+    MarkDeployed,
+    /// Record the trigger id (UPGRADE) as UPGRADING, then stop the job with a savepoint under that trigger id.
+    StopWithSavepoint {
+        /// Trigger id; re-issuing with the same id is idempotent.
+        trigger_id: String,
+    },
+    /// The stop completed: record the savepoint as the restore point; the job is stopped.
+    RecordStopped {
+        /// The reconciled spec to record (job state suspended, restore mode).
+        target: Box<ReconciledSpec>,
+        /// Restore point for the next deploy (`None`: start empty).
+        restore_path: Option<String>,
+        /// Whether `restore_path` is a savepoint this stop just took (goes to history).
+        new_savepoint: bool,
+    },
+    /// The stop failed: clear the trigger, keep the job running, report.
+    StopFailed {
+        /// Why.
+        reason: String,
+    },
+    /// Record `target` (suspended, with the restore mode) as UPGRADING, then cancel the job.
+    Cancel {
+        /// The reconciled spec to record.
+        target: Box<ReconciledSpec>,
+    },
+    /// Stopped and desired suspended: delete the cluster and record SUSPENDED.
+    FinishSuspend {
+        /// The reconciled spec to record (suspended).
+        target: Box<ReconciledSpec>,
+    },
+    /// Suspended and the spec changed while suspended: record it, start nothing.
+    RecordSuspendedSpec {
+        /// The reconciled spec to record.
+        target: Box<ReconciledSpec>,
+    },
+    /// Deleting: record the savepoint taken for the deletion (if any), stop the cluster, release the finalizer.
+    Cleanup {
+        /// Savepoint taken before deletion.
+        savepoint: Option<String>,
+    },
+    /// Nothing to do now; look again after this long.
+    Wait {
+        /// When to look again.
+        requeue_after: Duration,
+        /// What is being waited for, for logs and status.
+        reason: String,
+    },
+}
+
+/// How long to wait while something Flink does is in progress.
+pub const PROGRESS_CHECK: Duration = Duration::from_secs(2);
+/// How long to wait when nothing is happening.
+pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(15);
+
+fn wait(requeue_after: Duration, reason: impl Into<String>) -> Step {
+    Step::Wait { requeue_after, reason: reason.into() }
+}
+
+fn reconciled(status: &FlinkDeploymentStatus) -> Option<ReconciledSpec> {
+    status.reconciliation_status.as_ref()?.last_reconciled_spec.as_deref().and_then(ReconciledSpec::decode)
+}
+
+fn upgrade_savepoint_path(status: &FlinkDeploymentStatus) -> Option<String> {
+    status.job_status.as_ref()?.upgrade_savepoint_path.clone().filter(|p| !p.is_empty())
+}
+
+fn recorded_job_id(status: &FlinkDeploymentStatus) -> Option<String> {
+    status.job_status.as_ref()?.job_id.clone()
+}
+
+fn desired_state(spec: &FlinkDeploymentSpec) -> JobState {
+    spec.job.as_ref().map_or(JobState::Running, |j| j.desired_state())
+}
+
+fn desired_mode(spec: &FlinkDeploymentSpec) -> UpgradeMode {
+    spec.job.as_ref().map_or(UpgradeMode::Stateless, |j| j.effective_upgrade_mode())
+}
+
+/// The restore point for a deploy after a stop or suspend: the recorded path, unless the desired mode is
+/// stateless (the only way to drop state is to say so in the spec).
+fn restore_after_stop(facts: &Facts<'_>, restore_mode: Option<UpgradeMode>) -> Option<Restore> {
+    if desired_mode(facts.desired) == UpgradeMode::Stateless || restore_mode == Some(UpgradeMode::Stateless) {
+        return None;
+    }
+    upgrade_savepoint_path(facts.status).map(|path| Restore {
+        path,
+        allow_non_restored_state: facts.desired.job.as_ref().and_then(|j| j.allow_non_restored_state).unwrap_or(false),
+    })
+}
+
+/// Decides the next step.
+pub fn decide(facts: &Facts<'_>) -> Step {
+    let phase = phase(facts.status);
+    if facts.deleting {
+        return decide_deletion(facts, &phase);
+    }
+    let is_session = facts.desired.job.is_none();
+    match phase {
+        Phase::New => match desired_state(facts.desired) {
+            JobState::Suspended => Step::RecordSuspendedSpec {
+                target: Box::new(ReconciledSpec::new(facts.desired, JobState::Suspended, None, true)),
+            },
+            JobState::Running => {
+                let initial =
+                    facts.desired.job.as_ref().and_then(|j| j.initial_savepoint_path.clone()).filter(|p| !p.is_empty());
+                let mode = if initial.is_some() { UpgradeMode::Savepoint } else { UpgradeMode::Stateless };
+                Step::Deploy {
+                    target: Box::new(ReconciledSpec::new(facts.desired, JobState::Running, Some(mode), true)),
+                    job_id: facts.fresh_job_id.to_owned(),
+                    restore: initial.map(|path| Restore {
+                        path,
+                        allow_non_restored_state: facts
+                            .desired
+                            .job
+                            .as_ref()
+                            .and_then(|j| j.allow_non_restored_state)
+                            .unwrap_or(false),
+                    }),
+                }
+            }
+        },
+        Phase::Deploying => decide_deploying(facts, is_session),
+        Phase::Deployed => decide_deployed(facts, is_session),
+        Phase::Stopping { trigger_id } => decide_stopping(facts, &trigger_id),
+        Phase::Cancelling => match facts.job {
+            JobFacts::State(state) if state.is_globally_terminal() => {
+                let target = reconciled(facts.status)
+                    .unwrap_or_else(|| ReconciledSpec::new(facts.desired, JobState::Suspended, None, false));
+                let stateless =
+                    target.spec.job.as_ref().is_some_and(|j| j.effective_upgrade_mode() == UpgradeMode::Stateless);
+                Step::RecordStopped {
+                    target: Box::new(target),
+                    restore_path: if stateless { None } else { facts.latest_snapshot.clone() },
+                    new_savepoint: false,
+                }
+            }
+            JobFacts::NotFound => Step::RecordStopped {
+                target: Box::new(
+                    reconciled(facts.status)
+                        .unwrap_or_else(|| ReconciledSpec::new(facts.desired, JobState::Suspended, None, false)),
+                ),
+                restore_path: upgrade_savepoint_path(facts.status),
+                new_savepoint: false,
+            },
+            JobFacts::State(_) => wait(PROGRESS_CHECK, "waiting for the job to be cancelled"),
+            JobFacts::Unknown if facts.cluster == ClusterStatus::Missing => Step::RecordStopped {
+                target: Box::new(
+                    reconciled(facts.status)
+                        .unwrap_or_else(|| ReconciledSpec::new(facts.desired, JobState::Suspended, None, false)),
+                ),
+                restore_path: upgrade_savepoint_path(facts.status),
+                new_savepoint: false,
+            },
+            JobFacts::Unknown => {
+                wait(PROGRESS_CHECK, "the cluster does not answer; waiting to see the cancel complete")
+            }
+        },
+        Phase::Stopped => {
+            let recorded = reconciled(facts.status);
+            let restore_mode = recorded.as_ref().and_then(|r| r.spec.job.as_ref()).and_then(|j| j.upgrade_mode);
+            match desired_state(facts.desired) {
+                JobState::Suspended => Step::FinishSuspend {
+                    target: Box::new(ReconciledSpec::new(facts.desired, JobState::Suspended, restore_mode, false)),
+                },
+                JobState::Running => Step::Deploy {
+                    target: Box::new(ReconciledSpec::new(facts.desired, JobState::Running, restore_mode, false)),
+                    job_id: facts.fresh_job_id.to_owned(),
+                    restore: restore_after_stop(facts, restore_mode),
+                },
+            }
+        }
+        Phase::Suspended => {
+            let recorded = reconciled(facts.status);
+            let restore_mode = recorded.as_ref().and_then(|r| r.spec.job.as_ref()).and_then(|j| j.upgrade_mode);
+            match desired_state(facts.desired) {
+                JobState::Running => Step::Deploy {
+                    target: Box::new(ReconciledSpec::new(facts.desired, JobState::Running, restore_mode, false)),
+                    job_id: facts.fresh_job_id.to_owned(),
+                    restore: restore_after_stop(facts, restore_mode),
+                },
+                JobState::Suspended => {
+                    let target = ReconciledSpec::new(facts.desired, JobState::Suspended, restore_mode, false);
+                    if recorded.is_some_and(|r| r.spec == target.spec) {
+                        wait(RECONCILE_INTERVAL, "suspended")
+                    } else {
+                        Step::RecordSuspendedSpec { target: Box::new(target) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn decide_deploying(facts: &Facts<'_>, is_session: bool) -> Step {
+    let recorded_generation = facts.status.observed_generation;
+    let same_deploy = facts.cluster_generation == recorded_generation
+        && (is_session || facts.cluster_job_id == recorded_job_id(facts.status));
+    match (&facts.cluster, same_deploy) {
+        (ClusterStatus::Ready, true) => Step::MarkDeployed,
+        (ClusterStatus::Deploying, true) => wait(PROGRESS_CHECK, "the cluster is starting"),
+        // Never started, started for another generation, or died: deploy the recorded target again with the
+        // same job id, so a retry never starts a second job.
+        _ => {
+            let Some(target) = reconciled(facts.status) else {
+                return wait(PROGRESS_CHECK, "no reconciled spec recorded");
+            };
+            let restore_mode = target.spec.job.as_ref().and_then(|j| j.upgrade_mode);
+            Step::Deploy {
+                job_id: recorded_job_id(facts.status).unwrap_or_else(|| facts.fresh_job_id.to_owned()),
+                restore: if restore_mode == Some(UpgradeMode::Stateless) {
+                    None
+                } else {
+                    upgrade_savepoint_path(facts.status).map(|path| Restore {
+                        path,
+                        allow_non_restored_state: facts
+                            .desired
+                            .job
+                            .as_ref()
+                            .and_then(|j| j.allow_non_restored_state)
+                            .unwrap_or(false),
+                    })
+                },
+                target: Box::new(target),
+            }
+        }
+    }
+}
+
+fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
+    let Some(recorded) = reconciled(facts.status) else { return wait(PROGRESS_CHECK, "no reconciled spec recorded") };
+    let class = diff_class(&recorded.spec, facts.desired);
+    if class == DiffClass::Ignore {
+        return match (&facts.cluster, facts.job) {
+            (ClusterStatus::Missing | ClusterStatus::Failed { .. }, _)
+                if is_session || desired_mode(facts.desired) == UpgradeMode::Stateless =>
+            {
+                // JobManager deployment recovery: what is lost is recreated from the recorded spec.
+                Step::Deploy { target: Box::new(recorded), job_id: facts.fresh_job_id.to_owned(), restore: None }
+            }
+            (ClusterStatus::Failed { reason }, _) => wait(RECONCILE_INTERVAL, format!("the cluster failed: {reason}")),
+            _ => wait(RECONCILE_INTERVAL, "up to date"),
+        };
+    }
+    if is_session {
+        // A session cluster has no job state to carry: redeploy it with the new spec.
+        return Step::Deploy {
+            target: Box::new(ReconciledSpec::new(facts.desired, JobState::Running, None, false)),
+            job_id: facts.fresh_job_id.to_owned(),
+            restore: None,
+        };
+    }
+    suspend_for_change(facts)
+}
+
+/// The suspend half of an upgrade or suspend (§2.4 decision table, keyed on the new spec's mode).
+fn suspend_for_change(facts: &Facts<'_>) -> Step {
+    let mode = desired_mode(facts.desired);
+    let cancel_to = |restore_mode: UpgradeMode| Step::Cancel {
+        target: Box::new(ReconciledSpec::new(facts.desired, JobState::Suspended, Some(restore_mode), false)),
+    };
+    match facts.job {
+        JobFacts::State(state) if state.is_globally_terminal() => Step::RecordStopped {
+            target: Box::new(ReconciledSpec::new(facts.desired, JobState::Suspended, Some(mode), false)),
+            restore_path: if mode == UpgradeMode::Stateless {
+                None
+            } else {
+                facts.latest_snapshot.clone().or_else(|| upgrade_savepoint_path(facts.status))
+            },
+            new_savepoint: false,
+        },
+        JobFacts::State(FlinkJobState::Cancelling) => wait(PROGRESS_CHECK, "the job is being cancelled"),
+        _ if mode == UpgradeMode::Stateless => cancel_to(UpgradeMode::Stateless),
+        JobFacts::State(FlinkJobState::Running) if mode == UpgradeMode::Savepoint => {
+            Step::StopWithSavepoint { trigger_id: facts.fresh_trigger_id.to_owned() }
+        }
+        // Savepoint mode with a job that is not running falls back to last-state (upstream default), and
+        // last-state cancels the job and restores from its latest checkpoint (no HA in standalone mode).
+        JobFacts::State(
+            FlinkJobState::Running
+            | FlinkJobState::Restarting
+            | FlinkJobState::Failing
+            | FlinkJobState::Created
+            | FlinkJobState::Initializing,
+        ) => cancel_to(UpgradeMode::LastState),
+        JobFacts::State(_) | JobFacts::NotFound | JobFacts::Unknown => {
+            wait(PROGRESS_CHECK, "waiting for the job to be observable before upgrading it")
+        }
+    }
+}
+
+fn decide_stopping(facts: &Facts<'_>, trigger_id: &str) -> Step {
+    let target = |desired_state: JobState| {
+        Box::new(ReconciledSpec::new(facts.desired, desired_state, Some(UpgradeMode::Savepoint), false))
+    };
+    match &facts.stop {
+        StopFacts::Completed(location) => Step::RecordStopped {
+            target: target(JobState::Suspended),
+            restore_path: Some(location.clone()),
+            new_savepoint: true,
+        },
+        StopFacts::InProgress => wait(PROGRESS_CHECK, "the stop-with-savepoint is in progress"),
+        StopFacts::Failed(reason) => Step::StopFailed { reason: reason.clone() },
+        StopFacts::NotIssued => match facts.job {
+            // The stop was recorded but never reached Flink (or Flink forgot it): issue it with the same id.
+            JobFacts::State(FlinkJobState::Running) => Step::StopWithSavepoint { trigger_id: trigger_id.to_owned() },
+            // The job already ended: its last savepoint is the one this stop took.
+            JobFacts::State(FlinkJobState::Finished) if facts.latest_snapshot.is_some() => Step::RecordStopped {
+                target: target(JobState::Suspended),
+                restore_path: facts.latest_snapshot.clone(),
+                new_savepoint: true,
+            },
+            _ => wait(PROGRESS_CHECK, "waiting for the job to be observable to finish the stop"),
+        },
+        StopFacts::Unknown => wait(PROGRESS_CHECK, "the cluster does not answer; waiting to finish the stop"),
+    }
+}
+
+fn decide_deletion(facts: &Facts<'_>, phase: &Phase) -> Step {
+    let running = facts.job == JobFacts::State(FlinkJobState::Running);
+    match phase {
+        Phase::Stopping { trigger_id } => match &facts.stop {
+            StopFacts::Completed(location) => Step::Cleanup { savepoint: Some(location.clone()) },
+            StopFacts::Failed(_) => Step::Cleanup { savepoint: None },
+            StopFacts::NotIssued if running => Step::StopWithSavepoint { trigger_id: trigger_id.clone() },
+            StopFacts::InProgress => wait(PROGRESS_CHECK, "taking the savepoint before deletion"),
+            _ => Step::Cleanup { savepoint: None },
+        },
+        Phase::Deployed if facts.savepoint_on_deletion && running && facts.desired.job.is_some() => {
+            Step::StopWithSavepoint { trigger_id: facts.fresh_trigger_id.to_owned() }
+        }
+        _ => Step::Cleanup { savepoint: None },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,347 @@
+//! One named case per rule of the decision table (§2.4) and per crash point of an upgrade.
+
+use super::*;
+use crate::crd::status::{JobStatus, ReconciliationStatus, SavepointInfo};
+use crate::crd::{FlinkConfiguration, JobSpec};
+
+fn spec(mode: UpgradeMode, state: JobState, args: &[&str]) -> FlinkDeploymentSpec {
+    FlinkDeploymentSpec {
+        job: Some(JobSpec {
+            jar_uri: Some("local:///job.jar".into()),
+            parallelism: Some(2),
+            upgrade_mode: Some(mode),
+            state: Some(state),
+            args: Some(args.iter().map(|a| a.to_string()).collect()),
+            ..Default::default()
+        }),
+        flink_configuration: Some(FlinkConfiguration::default()),
+        ..Default::default()
+    }
+}
+
+/// A status recording `recorded` in `state`, with the given job id, job state, restore point and trigger.
+fn status(
+    recorded: &FlinkDeploymentSpec,
+    recorded_state: JobState,
+    reconciliation: ReconciliationState,
+    job_state: Option<FlinkJobState>,
+    upgrade_path: Option<&str>,
+    trigger: Option<&str>,
+) -> FlinkDeploymentStatus {
+    FlinkDeploymentStatus {
+        observed_generation: Some(1),
+        reconciliation_status: Some(ReconciliationStatus {
+            last_reconciled_spec: Some(ReconciledSpec::new(recorded, recorded_state, None, false).encode()),
+            state: Some(reconciliation),
+            ..Default::default()
+        }),
+        job_status: Some(JobStatus {
+            job_id: Some("job-1".into()),
+            state: job_state,
+            upgrade_savepoint_path: upgrade_path.map(str::to_owned),
+            savepoint_info: trigger.map(|t| SavepointInfo {
+                trigger_id: Some(t.to_owned()),
+                trigger_type: Some(SnapshotTriggerType::Upgrade),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn facts<'a>(desired: &'a FlinkDeploymentSpec, status: &'a FlinkDeploymentStatus) -> Facts<'a> {
+    Facts {
+        generation: 2,
+        deleting: false,
+        desired,
+        status,
+        cluster: ClusterStatus::Ready,
+        cluster_generation: Some(1),
+        cluster_job_id: Some("job-1".into()),
+        job: JobFacts::State(FlinkJobState::Running),
+        stop: StopFacts::Unknown,
+        latest_snapshot: None,
+        savepoint_on_deletion: false,
+        fresh_job_id: "job-2",
+        fresh_trigger_id: "trigger-2",
+    }
+}
+
+#[test]
+fn first_deployment_records_and_deploys_with_a_fresh_job_id() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let status = FlinkDeploymentStatus::default();
+    let step = decide(&facts(&desired, &status));
+    assert!(matches!(step, Step::Deploy { ref job_id, restore: None, .. } if job_id == "job-2"), "{step:?}");
+}
+
+#[test]
+fn first_deployment_starts_from_the_initial_savepoint() {
+    let mut desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    desired.job.as_mut().unwrap().initial_savepoint_path = Some("file:///sp-0".into());
+    let status = FlinkDeploymentStatus::default();
+    let Step::Deploy { restore: Some(restore), target, .. } = decide(&facts(&desired, &status)) else { panic!() };
+    assert_eq!(restore.path, "file:///sp-0");
+    assert_eq!(target.spec.job.unwrap().upgrade_mode, Some(UpgradeMode::Savepoint));
+}
+
+#[test]
+fn first_deployment_of_a_suspended_job_starts_nothing() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Suspended, &[]);
+    let status = FlinkDeploymentStatus::default();
+    assert!(matches!(decide(&facts(&desired, &status)), Step::RecordSuspendedSpec { .. }));
+}
+
+#[test]
+fn unchanged_spec_waits() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let status =
+        status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    assert!(matches!(decide(&facts(&desired, &status)), Step::Wait { .. }));
+}
+
+#[test]
+fn row_4_savepoint_mode_with_a_running_job_stops_with_a_savepoint() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status =
+        status(&old, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    assert_eq!(decide(&facts(&desired, &status)), Step::StopWithSavepoint { trigger_id: "trigger-2".into() });
+}
+
+#[test]
+fn row_1_stateless_mode_cancels_and_drops_state() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Stateless, JobState::Running, &["--new"]);
+    let status = status(
+        &old,
+        JobState::Running,
+        ReconciliationState::Deployed,
+        Some(FlinkJobState::Running),
+        Some("file:///old"),
+        None,
+    );
+    let Step::Cancel { target } = decide(&facts(&desired, &status)) else { panic!() };
+    assert_eq!(target.spec.job.unwrap().upgrade_mode, Some(UpgradeMode::Stateless));
+}
+
+#[test]
+fn row_7_last_state_with_a_running_job_cancels_and_keeps_the_checkpoint() {
+    let old = spec(UpgradeMode::LastState, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::LastState, JobState::Running, &["--new"]);
+    let status =
+        status(&old, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    let Step::Cancel { target } = decide(&facts(&desired, &status)) else { panic!() };
+    assert_eq!(target.spec.job.as_ref().unwrap().upgrade_mode, Some(UpgradeMode::LastState));
+    assert_eq!(target.job_state(), JobState::Suspended);
+}
+
+#[test]
+fn row_5_savepoint_mode_with_a_restarting_job_falls_back_to_last_state() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status =
+        status(&old, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Restarting), None, None);
+    let mut facts = facts(&desired, &status);
+    facts.job = JobFacts::State(FlinkJobState::Restarting);
+    let Step::Cancel { target } = decide(&facts) else { panic!() };
+    assert_eq!(target.spec.job.unwrap().upgrade_mode, Some(UpgradeMode::LastState));
+}
+
+#[test]
+fn row_2_a_terminal_job_needs_no_suspend() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status = status(
+        &old,
+        JobState::Running,
+        ReconciliationState::Deployed,
+        Some(FlinkJobState::Failed),
+        Some("file:///sp-1"),
+        None,
+    );
+    let mut facts = facts(&desired, &status);
+    facts.job = JobFacts::State(FlinkJobState::Failed);
+    facts.latest_snapshot = Some("file:///chk-9".into());
+    let Step::RecordStopped { restore_path, new_savepoint, .. } = decide(&facts) else { panic!() };
+    assert_eq!(restore_path.as_deref(), Some("file:///chk-9"));
+    assert!(!new_savepoint);
+}
+
+#[test]
+fn row_3_a_cancelling_job_is_waited_for() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status =
+        status(&old, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Cancelling), None, None);
+    let mut facts = facts(&desired, &status);
+    facts.job = JobFacts::State(FlinkJobState::Cancelling);
+    assert!(matches!(decide(&facts), Step::Wait { .. }));
+}
+
+#[test]
+fn crash_after_trigger_recorded_but_before_issued_reissues_the_same_trigger() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status = status(
+        &old,
+        JobState::Running,
+        ReconciliationState::Upgrading,
+        Some(FlinkJobState::Running),
+        None,
+        Some("t-1"),
+    );
+    let mut facts = facts(&desired, &status);
+    facts.stop = StopFacts::NotIssued;
+    assert_eq!(phase(&status), Phase::Stopping { trigger_id: "t-1".into() });
+    assert_eq!(decide(&facts), Step::StopWithSavepoint { trigger_id: "t-1".into() }, "never a second trigger id");
+}
+
+#[test]
+fn crash_after_the_savepoint_completed_records_it_once() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status = status(
+        &old,
+        JobState::Running,
+        ReconciliationState::Upgrading,
+        Some(FlinkJobState::Running),
+        None,
+        Some("t-1"),
+    );
+    let mut facts = facts(&desired, &status);
+    facts.stop = StopFacts::Completed("file:///sp-1".into());
+    facts.job = JobFacts::State(FlinkJobState::Finished);
+    let Step::RecordStopped { restore_path, new_savepoint, target } = decide(&facts) else { panic!() };
+    assert_eq!(restore_path.as_deref(), Some("file:///sp-1"));
+    assert!(new_savepoint);
+    assert_eq!(target.job_state(), JobState::Suspended);
+}
+
+#[test]
+fn crash_after_the_job_stopped_when_flink_forgot_the_trigger_uses_the_job_s_last_savepoint() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status = status(
+        &old,
+        JobState::Running,
+        ReconciliationState::Upgrading,
+        Some(FlinkJobState::Running),
+        None,
+        Some("t-1"),
+    );
+    let mut facts = facts(&desired, &status);
+    facts.stop = StopFacts::NotIssued;
+    facts.job = JobFacts::State(FlinkJobState::Finished);
+    facts.latest_snapshot = Some("file:///sp-1".into());
+    assert!(matches!(decide(&facts), Step::RecordStopped { new_savepoint: true, .. }));
+}
+
+#[test]
+fn a_failed_stop_keeps_the_job_running() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status = status(
+        &old,
+        JobState::Running,
+        ReconciliationState::Upgrading,
+        Some(FlinkJobState::Running),
+        None,
+        Some("t-1"),
+    );
+    let mut facts = facts(&desired, &status);
+    facts.stop = StopFacts::Failed("disk full".into());
+    assert_eq!(decide(&facts), Step::StopFailed { reason: "disk full".into() });
+}
+
+#[test]
+fn stopped_and_desired_running_restores_from_the_recorded_savepoint_with_a_new_job_id() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status = status(
+        &desired,
+        JobState::Suspended,
+        ReconciliationState::Upgrading,
+        Some(FlinkJobState::Finished),
+        Some("file:///sp-1"),
+        None,
+    );
+    assert_eq!(phase(&status), Phase::Stopped);
+    let Step::Deploy { job_id, restore, .. } = decide(&facts(&desired, &status)) else { panic!() };
+    assert_eq!(job_id, "job-2");
+    assert_eq!(restore.unwrap().path, "file:///sp-1");
+}
+
+#[test]
+fn crash_during_deploy_redeploys_with_the_recorded_job_id() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status = status(
+        &desired,
+        JobState::Running,
+        ReconciliationState::Upgrading,
+        Some(FlinkJobState::Finished),
+        Some("file:///sp-1"),
+        None,
+    );
+    let mut facts = facts(&desired, &status);
+    facts.cluster = ClusterStatus::Missing;
+    let Step::Deploy { job_id, restore, .. } = decide(&facts) else { panic!() };
+    assert_eq!(job_id, "job-1", "the recorded id, so a retry never starts a second job");
+    assert_eq!(restore.unwrap().path, "file:///sp-1");
+}
+
+#[test]
+fn crash_after_the_cluster_came_up_marks_it_deployed() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status = status(&desired, JobState::Running, ReconciliationState::Upgrading, None, Some("file:///sp-1"), None);
+    assert_eq!(decide(&facts(&desired, &status)), Step::MarkDeployed);
+}
+
+#[test]
+fn suspend_takes_a_savepoint_and_then_finishes_without_a_cluster() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Savepoint, JobState::Suspended, &[]);
+    let running =
+        status(&old, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    assert!(matches!(decide(&facts(&desired, &running)), Step::StopWithSavepoint { .. }));
+    let stopped = status(
+        &desired,
+        JobState::Suspended,
+        ReconciliationState::Upgrading,
+        Some(FlinkJobState::Finished),
+        Some("file:///sp-1"),
+        None,
+    );
+    assert!(matches!(decide(&facts(&desired, &stopped)), Step::FinishSuspend { .. }));
+}
+
+#[test]
+fn resume_uses_the_suspend_time_mode_unless_the_spec_says_stateless() {
+    let suspended_spec = spec(UpgradeMode::Savepoint, JobState::Suspended, &[]);
+    let status = status(
+        &suspended_spec,
+        JobState::Suspended,
+        ReconciliationState::Deployed,
+        Some(FlinkJobState::Finished),
+        Some("file:///sp-1"),
+        None,
+    );
+    let resume = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let Step::Deploy { restore, .. } = decide(&facts(&resume, &status)) else { panic!() };
+    assert_eq!(restore.unwrap().path, "file:///sp-1");
+    let stateless = spec(UpgradeMode::Stateless, JobState::Running, &[]);
+    let Step::Deploy { restore, .. } = decide(&facts(&stateless, &status)) else { panic!() };
+    assert!(restore.is_none());
+}
+
+#[test]
+fn deletion_with_savepoint_on_deletion_stops_first_then_cleans_up() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let status =
+        status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    let mut facts = facts(&desired, &status);
+    facts.deleting = true;
+    assert_eq!(decide(&facts), Step::Cleanup { savepoint: None });
+    facts.savepoint_on_deletion = true;
+    assert!(matches!(decide(&facts), Step::StopWithSavepoint { .. }));
+}
