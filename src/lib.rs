@@ -16,5 +16,7 @@ pub mod operator;
 pub mod ownership;
 pub mod plan;
 pub mod runtime;
+pub mod savepoints;
+pub mod store;
 pub mod units;
 pub mod validation;

@@ -3,6 +3,9 @@
 
 mod autoscaler;
 mod crds;
+mod plan;
+mod run;
+mod status;
 mod validate;
 
 use std::process::ExitCode;
@@ -31,18 +34,18 @@ pub enum OutputFormat {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Follow a Git branch and run its Flink jobs (not available yet: the operator and local runtime issues).
-    Run,
-    /// Show what a Git change will do to each Flink job, for pull-request review (not available yet: the plan issue).
-    Plan,
+    /// Follow a Git branch (or a working copy) and run its Flink jobs; `--local` runs them as local processes.
+    Run(run::Args),
+    /// Show what a Git change will do to each Flink job, for pull-request review (offline, between two revisions).
+    Plan(plan::Args),
     /// Compare Git with the live resources (not available yet: the plan issue).
     Drift,
     /// Check manifests offline: YAML syntax, schema, and upstream's validation rules.
     Validate(validate::Args),
     /// Print or write the CustomResourceDefinitions generated from flinkops' types.
     Crds(crds::Args),
-    /// Show the resources of a local state directory (not available yet: the operator issue).
-    Status,
+    /// Show the resources of a local state directory.
+    Status(status::Args),
     /// Simulate the autoscaler on modelled jobs (`simulate`); standalone scaling of a cluster is not available yet.
     Autoscaler(autoscaler::Args),
 }
@@ -54,7 +57,10 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Crds(args) => crds::run(&args),
         Command::Autoscaler(args) => autoscaler::run(&args),
-        Command::Run | Command::Plan | Command::Drift | Command::Status => {
+        Command::Run(args) => run::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Drift => {
             eprintln!("flinkops: this command is not available in this build yet; see `flinkops --help`");
             ExitCode::from(2)
         }

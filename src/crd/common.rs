@@ -181,7 +181,7 @@ pub struct JobManagerSpec {
     pub replicas: Option<i32>,
     /// Pod template merged over the top-level one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_template: Option<PodTemplate>,
+    pub pod_template: Option<Box<PodTemplate>>,
 }
 
 /// The TaskManagers (`spec.taskManager`).
@@ -199,7 +199,7 @@ pub struct TaskManagerSpec {
     pub replicas: Option<i32>,
     /// Pod template merged over the top-level one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_template: Option<PodTemplate>,
+    pub pod_template: Option<Box<PodTemplate>>,
 }
 
 /// An Ingress for the Flink REST endpoint (`spec.ingress`).

@@ -59,7 +59,7 @@ pub struct FlinkDeploymentSpec {
     pub ingress: Option<IngressSpec>,
     /// Base pod template for JobManager and TaskManager.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_template: Option<PodTemplate>,
+    pub pod_template: Option<Box<PodTemplate>>,
     /// The JobManager.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_manager: Option<JobManagerSpec>,

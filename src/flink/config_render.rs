@@ -47,7 +47,6 @@ fn inject_defaults(config: &mut BTreeMap<String, String>, spec: &FlinkDeployment
         config.entry(key.to_owned()).or_insert(value);
     };
     default("pipeline.name", name.to_owned());
-    default("web.cancel.enable", "false".to_owned());
     default("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION".to_owned());
     if let Some(job) = &spec.job {
         if job.effective_upgrade_mode() == UpgradeMode::LastState {

@@ -1,5 +1,10 @@
 //! The operator: controllers that take each resource from its recorded status to its desired spec, one step at a
 //! time. `decide` is pure; `observe` and `act` do the IO; status is the write-ahead log.
 
+pub mod controller;
 pub mod decide;
+pub mod health;
+pub mod manager;
+pub mod observe;
 pub mod reconciled;
+pub mod status;

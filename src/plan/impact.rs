@@ -363,7 +363,7 @@ fn in_place_rescale_possible(facts: &Facts<'_>) -> bool {
 
 fn interruption(facts: &Facts<'_>) -> String {
     let mode = facts.after_mode.unwrap_or("stateless");
-    let text = match facts.upgrade {
+    match facts.upgrade {
         Upgrade::None => "none: nothing is restarted".to_owned(),
         Upgrade::MetadataOnly => "none: only labels or annotations change; the job keeps running".to_owned(),
         Upgrade::Savepoint => {
@@ -410,8 +410,7 @@ fn interruption(facts: &Facts<'_>) -> String {
                 "the job is cancelled without a savepoint and its cluster is removed".to_owned()
             }
         }
-    };
-    text
+    }
 }
 
 type RiskRule = fn(&Facts<'_>) -> Option<Risk>;

@@ -109,6 +109,10 @@ pub struct Plan {
     pub base: String,
     /// Head revision.
     pub head: String,
+    /// Base commit id, when the base is a Git revision.
+    pub base_commit: Option<String>,
+    /// Head commit id, when the head is a Git revision.
+    pub head_commit: Option<String>,
     /// Resources that change, are ignored-only, invalid, created or deleted; in file order.
     pub resources: Vec<ResourcePlan>,
     /// Validation errors in the head revision's changed files (and the files they affect).
@@ -146,6 +150,10 @@ pub struct PlanInput {
     pub base_revision: String,
     /// Head revision label.
     pub head_revision: String,
+    /// Base commit id, if known.
+    pub base_commit: Option<String>,
+    /// Head commit id, if known.
+    pub head_commit: Option<String>,
     /// Manifests of the changed files at the base revision.
     pub base: ManifestSet,
     /// Manifests of the changed files at the head revision, plus context files (see [`context`]).
@@ -213,6 +221,8 @@ pub fn build(input: &PlanInput) -> Plan {
     Plan {
         base: input.base_revision.clone(),
         head: input.head_revision.clone(),
+        base_commit: input.base_commit.clone(),
+        head_commit: input.head_commit.clone(),
         resources,
         errors: problems(Severity::Error),
         warnings: problems(Severity::Warning),
@@ -327,6 +337,8 @@ spec:
         PlanInput {
             base_revision: "base".into(),
             head_revision: "head".into(),
+            base_commit: None,
+            head_commit: None,
             base: set(base),
             head: set(head),
             changed_files: changed,

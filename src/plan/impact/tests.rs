@@ -221,7 +221,8 @@ fn risk_rules_table() {
     let last_state = set(app(), "/spec/job/upgradeMode", json!("last-state"));
     let autoscaled = set(app(), "/spec/flinkConfiguration/job.autoscaler.enabled", json!("true"));
     let no_sp_dir = set(app(), "/spec/flinkConfiguration/execution.checkpointing.savepoint-dir", Value::Null);
-    let cases: Vec<(&str, Option<Value>, Option<Value>, Option<bool>, Option<RiskLevel>)> = vec![
+    type Case = (&'static str, Option<Value>, Option<Value>, Option<bool>, Option<RiskLevel>);
+    let cases: Vec<Case> = vec![
         (
             "stateful_to_stateless",
             Some(base.clone()),

@@ -1,0 +1,172 @@
+//! `flinkops run --local`: follows a Git repository (or a working copy) and runs its Flink jobs as local
+//! processes, with the store under `--state-dir`. Ctrl-C or SIGTERM stops it; the jobs keep running unless
+//! `--stop-jobs-on-exit`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::git::credentials::Credentials;
+use crate::git::filter::PathFilter;
+use crate::git::source::{GitSource, HostKeyPolicy, Reference, SourceConfig, Worktree};
+use crate::operator::manager::{ManagerConfig, run_local};
+use crate::runtime::local::LocalRuntime;
+use crate::store::LocalStore;
+
+/// Arguments of `flinkops run`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Run Flink as local processes (the only mode in this build; Kubernetes comes with its own issue).
+    #[arg(long)]
+    local: bool,
+    /// A Git URL, a local repository, or a plain directory (followed as a working copy, edits included).
+    #[arg(long)]
+    repo: String,
+    /// Branch to follow (a Git repository is followed through its branch; default: main).
+    #[arg(long)]
+    branch: Option<String>,
+    /// Only manifests under this directory of the repository.
+    #[arg(long)]
+    path: Option<String>,
+    /// Where resources, status, cluster logs and checkpoints live.
+    #[arg(long, default_value = ".flinkops/state")]
+    state_dir: PathBuf,
+    /// The Flink distribution (default: FLINK_HOME, else the one scripts/install-flink.sh installed).
+    #[arg(long, env = "FLINK_HOME")]
+    flink_home: Option<PathBuf>,
+    /// Stop every Flink process on exit (by default the jobs keep running and the next run adopts them).
+    #[arg(long)]
+    stop_jobs_on_exit: bool,
+    /// How often the repository is checked for a new revision.
+    #[arg(long, default_value = "5s")]
+    interval: String,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,flinkops::flink::client=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// The Flink distribution to use: the flag or FLINK_HOME, else the newest install under `.flinkops/`.
+fn flink_home(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit.or_else(|| {
+        let mut installs: Vec<PathBuf> = std::fs::read_dir(".flinkops")
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join(".flinkops-install-complete").exists())
+            .collect();
+        installs.sort();
+        installs.pop()
+    })
+}
+
+pub(super) fn run(args: &Args) -> ExitCode {
+    if !args.local {
+        eprintln!("flinkops run: only --local is available in this build (Kubernetes comes with its own issue)");
+        return ExitCode::from(2);
+    }
+    init_logging(args.log_format);
+    let Ok(interval) = crate::units::parse_flink_duration(&args.interval) else {
+        eprintln!("flinkops run: --interval {:?} is not a duration (for example 5s)", args.interval);
+        return ExitCode::from(2);
+    };
+    let Some(flink_home) = flink_home(args.flink_home.clone()) else {
+        eprintln!(
+            "flinkops run: no Flink distribution; run scripts/install-flink.sh or pass --flink-home / FLINK_HOME"
+        );
+        return ExitCode::from(2);
+    };
+    let runtime_dir = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("flinkops run: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime_dir.block_on(async {
+        let store = match LocalStore::open(args.state_dir.join("resources")) {
+            Ok(store) => store,
+            Err(error) => {
+                eprintln!("flinkops run: cannot open the state directory: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let runtime = match LocalRuntime::new(&flink_home, &args.state_dir) {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("flinkops run: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        let include = vec!["**/*.yaml".to_owned(), "**/*.yml".to_owned()];
+        let filter = match PathFilter::new(args.path.as_deref(), &include, &[]) {
+            Ok(filter) => filter,
+            Err(error) => {
+                eprintln!("flinkops run: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        let config = ManagerConfig { sync_interval: interval, stop_jobs_on_exit: args.stop_jobs_on_exit };
+        let shutdown = shutdown_signal();
+        let repo_path = PathBuf::from(&args.repo);
+        let is_repository = repo_path.join(".git").exists() || args.repo.contains("://") || args.repo.contains('@');
+        if repo_path.is_dir() && !is_repository && args.branch.is_none() {
+            tracing::info!(directory = %repo_path.display(), "following a working copy");
+            run_local(store, runtime, Worktree::new(&repo_path, filter), config, shutdown).await;
+        } else {
+            let source_config = SourceConfig {
+                url: args.repo.clone(),
+                reference: Reference::Branch(args.branch.clone().unwrap_or_else(|| "main".to_owned())),
+                credentials: Credentials::None,
+                host_keys: HostKeyPolicy::default(),
+                filter,
+                cache_dir: args.state_dir.join("git"),
+            };
+            match GitSource::open(source_config) {
+                Ok(source) => run_local(store, runtime, source, config, shutdown).await,
+                Err(error) => {
+                    eprintln!("flinkops run: {error}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,480 @@
+//! The `FlinkDeployment` controller: one `reconcile` loop per resource that observes, records the observation,
+//! decides and acts, step by step, until decide says wait. Every step persists its intent in status before any
+//! destructive IO, so an operator killed between any two lines resumes from the status alone.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::crd::status::{
+    FlinkDeploymentStatus, JobManagerDeploymentStatus, JobStatus, ReconciliationState, ReconciliationStatus, Savepoint,
+    SavepointInfo, SnapshotTriggerType, TaskManagerInfo,
+};
+use crate::crd::{FlinkDeployment, FlinkJobState};
+use crate::flink::client::{FlinkClient, StopWithSavepointRequest};
+use crate::runtime::{ClusterId, ClusterStatus, DeployIntent, Runtime, RuntimeError, cluster};
+use crate::store::{Store, StoreError};
+
+use super::decide::{Facts, JobFacts, Step, decide};
+use super::observe::{Observation, observe};
+use super::reconciled::ReconciledSpec;
+use super::status::{conditions, lifecycle_state};
+
+/// The finalizer flinkops puts on every `FlinkDeployment` (upstream's name, so either operator can release it).
+pub const DEPLOYMENT_FINALIZER: &str = "flinkdeployments.flink.apache.org/finalizer";
+/// Field manager of the operator's own writes.
+pub const FIELD_MANAGER: &str = "flinkops";
+/// Steps one reconcile may take before it yields to other resources.
+const MAX_STEPS_PER_RECONCILE: usize = 12;
+
+/// Why a reconcile stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Reading or writing the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Shared by every reconcile: where resources live and where clusters run.
+pub struct Controller<S, R> {
+    /// The store of resources and status.
+    pub store: S,
+    /// The runtime clusters run on.
+    pub runtime: R,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn now_time() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+/// 32 lowercase hex digits, as Flink job and trigger ids are.
+pub fn fresh_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    let mut first = state.build_hasher();
+    first.write_i64(now_ms());
+    let mut second = state.build_hasher();
+    second.write_u64(first.finish());
+    format!("{:016x}{:016x}", first.finish(), second.finish())
+}
+
+/// The error JSON upstream writes into `status.error`.
+fn error_json(kind: &str, message: &str) -> String {
+    serde_json::json!({"type": kind, "message": message}).to_string()
+}
+
+impl<S: Store, R: Runtime> Controller<S, R> {
+    /// Reconciles one `FlinkDeployment`; returns when to look again.
+    pub async fn reconcile(&self, namespace: &str, name: &str) -> Result<Duration, ReconcileError> {
+        let span = info_span!("reconcile", resource = %format!("FlinkDeployment/{namespace}/{name}"));
+        // Boxed: the state machine holds several deployments (pod templates included) and would be too big for a stack.
+        Box::pin(self.reconcile_inner(namespace, name).instrument(span)).await
+    }
+
+    async fn reconcile_inner(&self, namespace: &str, name: &str) -> Result<Duration, ReconcileError> {
+        for _ in 0..MAX_STEPS_PER_RECONCILE {
+            let Some(mut resource) = self.store.get::<FlinkDeployment>(namespace, name).await? else {
+                return Ok(Duration::MAX);
+            };
+            let deleting = resource.metadata.deletion_timestamp.is_some();
+            let has_finalizer =
+                resource.metadata.finalizers.as_ref().is_some_and(|f| f.iter().any(|f| f == DEPLOYMENT_FINALIZER));
+            if !deleting && !has_finalizer {
+                resource = self.store.add_finalizer::<FlinkDeployment>(namespace, name, DEPLOYMENT_FINALIZER).await?;
+            }
+            if deleting && !has_finalizer {
+                return Ok(Duration::MAX);
+            }
+            let id = ClusterId::of(&resource);
+            let status = resource.status.clone().unwrap_or_default();
+            let observation = Box::pin(observe(&self.runtime, &id, &status)).await;
+            resource = Box::pin(self.record_observation(resource, &observation, None)).await?;
+
+            // A spec that fails validation is never acted on; the last valid one keeps being enforced.
+            let findings = crate::validation::rules::deployment(&resource);
+            if let Some(error) = findings.iter().find(|f| f.severity == crate::validation::Severity::Error) {
+                let message = format!("{}: {}", error.path, error.message);
+                warn!(%message, "the spec does not validate; not acting on it");
+                let mut status = resource.status.clone().unwrap_or_default();
+                status.error = Some(error_json("ValidationError", &message));
+                resource.status = Some(status);
+                Box::pin(self.write_status(resource, Some(&message))).await?;
+                return Ok(Duration::from_secs(30));
+            }
+
+            let status = resource.status.clone().unwrap_or_default();
+            let job_id = fresh_id();
+            let trigger_id = fresh_id();
+            let config = resource.spec.flink_config();
+            let facts = Facts {
+                generation: resource.metadata.generation.unwrap_or(0),
+                deleting,
+                desired: &resource.spec,
+                status: &status,
+                cluster: observation.cluster.status.clone(),
+                cluster_generation: observation.cluster.generation,
+                cluster_job_id: observation.cluster.job_id.clone(),
+                job: observation.job,
+                stop: observation.stop.clone(),
+                latest_snapshot: observation.latest_snapshot.clone(),
+                savepoint_on_deletion: crate::flink::config_keys::flag(
+                    &config,
+                    "kubernetes.operator.job.savepoint-on-deletion",
+                ) == Some(true),
+                fresh_job_id: &job_id,
+                fresh_trigger_id: &trigger_id,
+            };
+            let step = decide(&facts);
+            match step {
+                Step::Wait { requeue_after, reason } => {
+                    tracing::debug!(%reason, "waiting");
+                    return Ok(requeue_after);
+                }
+                step => {
+                    info!(step = step_name(&step), "acting");
+                    if let Some(requeue) = Box::pin(self.act(resource, &observation, step)).await? {
+                        return Ok(requeue);
+                    }
+                }
+            }
+        }
+        Ok(Duration::ZERO)
+    }
+
+    /// Writes what was observed (job state, JobManager status, lifecycle, conditions) when it changed.
+    async fn record_observation(
+        &self,
+        mut resource: FlinkDeployment,
+        observation: &Observation,
+        stalled: Option<&str>,
+    ) -> Result<FlinkDeployment, ReconcileError> {
+        let before = resource.status.clone();
+        let mut status = resource.status.clone().unwrap_or_default();
+        status.job_manager_deployment_status = Some(match &observation.cluster.status {
+            ClusterStatus::Ready => JobManagerDeploymentStatus::Ready,
+            ClusterStatus::Deploying => JobManagerDeploymentStatus::Deploying,
+            ClusterStatus::Missing => JobManagerDeploymentStatus::Missing,
+            ClusterStatus::Failed { .. } => JobManagerDeploymentStatus::Error,
+        });
+        // While a cancel is in flight the recorded job state is the write-ahead marker of "stop recorded"
+        // (RecordStopped writes it together with the restore point): observation must not end the phase early.
+        let cancelling = super::decide::phase(&status) == super::decide::Phase::Cancelling;
+        let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+        match observation.job {
+            JobFacts::State(state) if cancelling && state.is_globally_terminal() => {}
+            JobFacts::State(state) => {
+                if job_status.state != Some(state) {
+                    job_status.update_time = Some(now_ms().to_string());
+                }
+                job_status.state = Some(state);
+                job_status.job_name = resource.metadata.name.clone();
+                if let Some(start) = observation.job_start_time.filter(|s| *s > 0) {
+                    job_status.start_time = Some(start.to_string());
+                }
+            }
+            JobFacts::NotFound | JobFacts::Unknown if job_status.state == Some(FlinkJobState::Running) => {
+                job_status.state = Some(FlinkJobState::Reconciling);
+            }
+            _ => {}
+        }
+        // Stable once the recorded spec runs (or, for a session cluster, once the JobManager is ready).
+        let running = resource.spec.job.is_none() && observation.cluster.status == ClusterStatus::Ready
+            || job_status.state == Some(FlinkJobState::Running);
+        if let Some(reconciliation) = status.reconciliation_status.as_mut()
+            && reconciliation.state == Some(ReconciliationState::Deployed)
+            && running
+        {
+            reconciliation.last_stable_spec = reconciliation.last_reconciled_spec.clone();
+        }
+        if status.job_manager_deployment_status != Some(JobManagerDeploymentStatus::Error) && running {
+            status.error = None;
+        }
+        if let (Some(job), true) = (&resource.spec.job, running) {
+            let slots = crate::flink::config_render::task_slots(&resource.spec.flink_config());
+            let parallelism = job.parallelism.unwrap_or(1).max(1).unsigned_abs();
+            let name = resource.metadata.name.clone().unwrap_or_default();
+            status.task_manager = Some(TaskManagerInfo {
+                label_selector: Some(format!("component=taskmanager,app={name}")),
+                replicas: Some(i32::try_from(parallelism.div_ceil(slots)).unwrap_or(i32::MAX)),
+            });
+        }
+        resource.status = Some(status);
+        if resource.status == before && stalled.is_none() {
+            return Ok(resource);
+        }
+        self.write_status(resource, stalled).await
+    }
+
+    /// Derives lifecycle and conditions, then writes the status (retrying once on a stale resourceVersion).
+    async fn write_status(
+        &self,
+        mut resource: FlinkDeployment,
+        stalled: Option<&str>,
+    ) -> Result<FlinkDeployment, ReconcileError> {
+        let deleting = resource.metadata.deletion_timestamp.is_some();
+        let generation = resource.metadata.generation.unwrap_or(0);
+        let is_session = resource.spec.job.is_none();
+        let mut status = resource.status.take().unwrap_or_default();
+        status.lifecycle_state = Some(lifecycle_state(&status, deleting));
+        status.conditions = conditions(&status, is_session, generation, stalled, &now_time());
+        resource.status = Some(status);
+        match self.store.update_status(&resource).await {
+            Ok(written) => Ok(written),
+            Err(StoreError::Conflict { .. }) => {
+                // Only flinkops writes status; a conflict means our copy is stale: write onto the fresh object.
+                let namespace = resource.metadata.namespace.clone().unwrap_or_default();
+                let name = resource.metadata.name.clone().unwrap_or_default();
+                let Some(mut fresh) = self.store.get::<FlinkDeployment>(&namespace, &name).await? else {
+                    return Ok(resource);
+                };
+                fresh.status = resource.status;
+                Ok(self.store.update_status(&fresh).await?)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Persists, then performs one step. Returns a requeue delay when the reconcile should stop here.
+    async fn act(
+        &self,
+        mut resource: FlinkDeployment,
+        observation: &Observation,
+        step: Step,
+    ) -> Result<Option<Duration>, ReconcileError> {
+        let id = ClusterId::of(&resource);
+        let generation = resource.metadata.generation.unwrap_or(0);
+        let mut status = resource.status.clone().unwrap_or_default();
+        match step {
+            Step::Deploy { target, job_id, restore } => {
+                // Write-ahead: the target spec, the job id and the restore point, before anything starts.
+                record_reconciled(&mut status, &target, ReconciliationState::Upgrading);
+                status.observed_generation = Some(generation);
+                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                job_status.job_id = Some(job_id.clone());
+                job_status.state = Some(FlinkJobState::Reconciling);
+                if let Some(restore) = &restore {
+                    job_status.upgrade_savepoint_path = Some(restore.path.clone());
+                }
+                resource.status = Some(status);
+                let resource = self.write_status(resource, None).await?;
+                let mut deployed = resource.clone();
+                deployed.spec = target.spec.clone();
+                let intent = DeployIntent { job_id: Some(job_id), restore };
+                let spec = match cluster::build(&deployed, &intent) {
+                    Ok(spec) => spec,
+                    Err(error) => return self.fail(resource, &error.to_string(), true).await,
+                };
+                match self.runtime.deploy(&spec).await {
+                    Ok(observed) => {
+                        for note in &observed.notes {
+                            warn!(%note, "deployed with a note");
+                        }
+                        let mut status = resource.status.clone().unwrap_or_default();
+                        if let Some(reconciliation) = status.reconciliation_status.as_mut() {
+                            reconciliation.state = Some(ReconciliationState::Deployed);
+                        }
+                        status.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Ready);
+                        status.error = None;
+                        let mut resource = resource;
+                        resource.status = Some(status);
+                        self.write_status(resource, None).await?;
+                        info!(cluster = %id, "deployed");
+                        Ok(None)
+                    }
+                    Err(error) => {
+                        let terminal = matches!(error, RuntimeError::BadInput { .. });
+                        self.fail(resource, &error.to_string(), terminal).await
+                    }
+                }
+            }
+            Step::MarkDeployed => {
+                if let Some(reconciliation) = status.reconciliation_status.as_mut() {
+                    reconciliation.state = Some(ReconciliationState::Deployed);
+                }
+                resource.status = Some(status);
+                self.write_status(resource, None).await?;
+                Ok(None)
+            }
+            Step::StopWithSavepoint { trigger_id } => {
+                status.reconciliation_status.get_or_insert_with(ReconciliationStatus::default).state =
+                    Some(ReconciliationState::Upgrading);
+                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                let info = job_status.savepoint_info.get_or_insert_with(SavepointInfo::default);
+                info.trigger_id = Some(trigger_id.clone());
+                info.trigger_type = Some(SnapshotTriggerType::Upgrade);
+                info.trigger_timestamp = Some(now_ms());
+                let job_id = job_status.job_id.clone().unwrap_or_default();
+                resource.status = Some(status);
+                let resource = self.write_status(resource, None).await?;
+                let Some(client) = &observation.client else { return Ok(Some(Duration::from_secs(2))) };
+                let request =
+                    StopWithSavepointRequest { trigger_id: Some(trigger_id), drain: false, ..Default::default() };
+                if let Err(error) = client.stop_with_savepoint(&job_id, &request).await {
+                    // Recorded; the next observation sees whether Flink has it and re-issues it with the same id.
+                    warn!(%error, "issuing the stop-with-savepoint failed; will retry with the same trigger id");
+                    drop(resource);
+                    return Ok(Some(Duration::from_secs(2)));
+                }
+                Ok(Some(Duration::from_millis(200)))
+            }
+            Step::RecordStopped { target, restore_path, new_savepoint } => {
+                record_reconciled(&mut status, &target, ReconciliationState::Upgrading);
+                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                let ended = match observation.job {
+                    JobFacts::State(state) if state.is_globally_terminal() => state,
+                    _ => FlinkJobState::Finished,
+                };
+                job_status.state = Some(ended);
+                job_status.upgrade_savepoint_path = restore_path.clone();
+                info!(restore_from = restore_path.as_deref().unwrap_or("nothing (empty state)"), job_state = ?ended, "job stopped");
+                let info = job_status.savepoint_info.get_or_insert_with(SavepointInfo::default);
+                let trigger_type = info.trigger_type.take();
+                info.trigger_id = None;
+                info.trigger_timestamp = None;
+                if new_savepoint && let Some(location) = restore_path {
+                    record_savepoint(info, &location, trigger_type.unwrap_or(SnapshotTriggerType::Upgrade));
+                    info!(savepoint = %location, "savepoint taken");
+                }
+                resource.status = Some(status);
+                self.write_status(resource, None).await?;
+                Ok(None)
+            }
+            Step::StopFailed { reason } => {
+                warn!(%reason, "the stop-with-savepoint failed; the job keeps running");
+                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                if let Some(info) = job_status.savepoint_info.as_mut() {
+                    info.trigger_id = None;
+                    info.trigger_type = None;
+                    info.trigger_timestamp = None;
+                }
+                if let Some(reconciliation) = status.reconciliation_status.as_mut() {
+                    reconciliation.state = Some(ReconciliationState::Deployed);
+                }
+                status.error = Some(error_json("SavepointError", &reason));
+                resource.status = Some(status);
+                self.write_status(resource, None).await?;
+                Ok(Some(Duration::from_secs(30)))
+            }
+            Step::Cancel { target } => {
+                record_reconciled(&mut status, &target, ReconciliationState::Upgrading);
+                let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone()).unwrap_or_default();
+                resource.status = Some(status);
+                self.write_status(resource, None).await?;
+                if let Some(client) = &observation.client
+                    && let Err(error) = client.cancel_job(&job_id).await
+                    && !error.is_not_found()
+                {
+                    warn!(%error, "cancelling the job failed; will retry");
+                }
+                Ok(Some(Duration::from_millis(500)))
+            }
+            Step::FinishSuspend { target } => {
+                if let Err(error) = self.runtime.delete(&id).await {
+                    return self.fail(resource, &error.to_string(), false).await;
+                }
+                record_reconciled(&mut status, &target, ReconciliationState::Deployed);
+                if let Some(reconciliation) = status.reconciliation_status.as_mut() {
+                    reconciliation.last_stable_spec = reconciliation.last_reconciled_spec.clone();
+                }
+                status.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Missing);
+                status.observed_generation = Some(generation);
+                resource.status = Some(status);
+                self.write_status(resource, None).await?;
+                info!(cluster = %id, "suspended");
+                Ok(None)
+            }
+            Step::RecordSuspendedSpec { target } => {
+                record_reconciled(&mut status, &target, ReconciliationState::Deployed);
+                if let Some(reconciliation) = status.reconciliation_status.as_mut() {
+                    reconciliation.last_stable_spec = reconciliation.last_reconciled_spec.clone();
+                }
+                status.observed_generation = Some(generation);
+                resource.status = Some(status);
+                self.write_status(resource, None).await?;
+                Ok(None)
+            }
+            Step::Cleanup { savepoint } => {
+                if let Some(location) = savepoint {
+                    let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                    let info = job_status.savepoint_info.get_or_insert_with(SavepointInfo::default);
+                    info.trigger_id = None;
+                    info.trigger_type = None;
+                    record_savepoint(info, &location, SnapshotTriggerType::Upgrade);
+                    job_status.upgrade_savepoint_path = Some(location);
+                    resource.status = Some(status);
+                    resource = self.write_status(resource, None).await?;
+                }
+                if let Err(error) = self.runtime.delete(&id).await {
+                    return self.fail(resource, &error.to_string(), false).await;
+                }
+                let namespace = resource.metadata.namespace.clone().unwrap_or_default();
+                let name = resource.metadata.name.clone().unwrap_or_default();
+                self.store.remove_finalizer::<FlinkDeployment>(&namespace, &name, DEPLOYMENT_FINALIZER).await?;
+                info!(cluster = %id, "deleted");
+                Ok(Some(Duration::MAX))
+            }
+            Step::Wait { requeue_after, .. } => Ok(Some(requeue_after)),
+        }
+    }
+
+    /// Records an error; a terminal one (bad input) also marks the resource Stalled.
+    async fn fail(
+        &self,
+        mut resource: FlinkDeployment,
+        message: &str,
+        terminal: bool,
+    ) -> Result<Option<Duration>, ReconcileError> {
+        warn!(%message, terminal, "step failed");
+        let mut status = resource.status.clone().unwrap_or_default();
+        status.error = Some(error_json(if terminal { "DeploymentFailedException" } else { "TransientError" }, message));
+        resource.status = Some(status);
+        self.write_status(resource, terminal.then_some(message)).await?;
+        Ok(Some(if terminal { Duration::from_secs(60) } else { Duration::from_secs(5) }))
+    }
+}
+
+fn record_reconciled(status: &mut FlinkDeploymentStatus, target: &ReconciledSpec, state: ReconciliationState) {
+    let reconciliation = status.reconciliation_status.get_or_insert_with(ReconciliationStatus::default);
+    reconciliation.last_reconciled_spec = Some(target.encode());
+    reconciliation.state = Some(state);
+    reconciliation.reconciliation_timestamp = Some(now_ms());
+}
+
+fn record_savepoint(info: &mut SavepointInfo, location: &str, trigger_type: SnapshotTriggerType) {
+    let savepoint = Savepoint {
+        time_stamp: Some(now_ms()),
+        location: Some(location.to_owned()),
+        trigger_type: Some(trigger_type),
+        format_type: Some(crate::crd::status::SavepointFormatType::Canonical),
+        trigger_nonce: None,
+    };
+    if !info.savepoint_history.iter().any(|s| s.location.as_deref() == Some(location)) {
+        info.savepoint_history.push(savepoint.clone());
+    }
+    info.last_savepoint = Some(savepoint);
+}
+
+fn step_name(step: &Step) -> &'static str {
+    match step {
+        Step::Deploy { .. } => "deploy",
+        Step::MarkDeployed => "mark-deployed",
+        Step::StopWithSavepoint { .. } => "stop-with-savepoint",
+        Step::RecordStopped { .. } => "record-stopped",
+        Step::StopFailed { .. } => "stop-failed",
+        Step::Cancel { .. } => "cancel",
+        Step::FinishSuspend { .. } => "finish-suspend",
+        Step::RecordSuspendedSpec { .. } => "record-suspended-spec",
+        Step::Cleanup { .. } => "cleanup",
+        Step::Wait { .. } => "wait",
+    }
+}
+
+/// A REST client for a cluster, for callers outside the controller (status, tests).
+pub fn client_for(rest_url: &str) -> Option<FlinkClient> {
+    FlinkClient::new(rest_url).ok()
+}

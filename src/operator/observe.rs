@@ -1,0 +1,104 @@
+//! Observation: asks the runtime about the cluster and Flink's REST API about the recorded job and any recorded
+//! stop-with-savepoint, and condenses the answers into the facts `decide` needs. Failures to ask become
+//! "unknown", never errors: deciding what to do about an unreachable cluster is decide's job.
+
+use crate::crd::FlinkJobState;
+use crate::crd::status::FlinkDeploymentStatus;
+use crate::flink::client::{FlinkClient, JobState, OperationState};
+use crate::runtime::{ClusterId, ClusterObservation, ClusterStatus, Runtime};
+
+use super::decide::{JobFacts, Phase, StopFacts, phase};
+
+/// What observing one deployment found.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// The runtime's view.
+    pub cluster: ClusterObservation,
+    /// The recorded job, as Flink sees it.
+    pub job: JobFacts,
+    /// The recorded stop-with-savepoint, as Flink sees it.
+    pub stop: StopFacts,
+    /// The job's latest completed snapshot, once it has ended.
+    pub latest_snapshot: Option<String>,
+    /// Job start time (epoch millis), when known.
+    pub job_start_time: Option<i64>,
+    /// A REST client for the cluster, when it is ready.
+    pub client: Option<FlinkClient>,
+}
+
+/// Maps Flink's REST job state onto the status enumeration.
+pub fn flink_job_state(state: JobState) -> Option<FlinkJobState> {
+    Some(match state {
+        JobState::Initializing => FlinkJobState::Initializing,
+        JobState::Created => FlinkJobState::Created,
+        JobState::Running => FlinkJobState::Running,
+        JobState::Failing => FlinkJobState::Failing,
+        JobState::Failed => FlinkJobState::Failed,
+        JobState::Cancelling => FlinkJobState::Cancelling,
+        JobState::Canceled => FlinkJobState::Canceled,
+        JobState::Finished => FlinkJobState::Finished,
+        JobState::Restarting => FlinkJobState::Restarting,
+        JobState::Suspended => FlinkJobState::Suspended,
+        JobState::Reconciling => FlinkJobState::Reconciling,
+        JobState::Unknown => return None,
+    })
+}
+
+/// Observes one deployment.
+pub async fn observe<R: Runtime>(runtime: &R, id: &ClusterId, status: &FlinkDeploymentStatus) -> Observation {
+    let cluster = match runtime.observe(id).await {
+        Ok(observation) => observation,
+        Err(error) => ClusterObservation {
+            status: ClusterStatus::Failed { reason: error.to_string() },
+            ..ClusterObservation::missing()
+        },
+    };
+    let mut observation = Observation {
+        cluster,
+        job: JobFacts::Unknown,
+        stop: StopFacts::Unknown,
+        latest_snapshot: None,
+        job_start_time: None,
+        client: None,
+    };
+    let (ClusterStatus::Ready, Some(rest_url)) = (&observation.cluster.status, observation.cluster.rest_url.clone())
+    else {
+        return observation;
+    };
+    let Ok(client) = FlinkClient::new(rest_url) else { return observation };
+    let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone());
+    if let Some(job_id) = &job_id {
+        observation.job = match client.job_status(job_id).await {
+            Ok(state) => flink_job_state(state).map_or(JobFacts::Unknown, JobFacts::State),
+            Err(error) if error.is_not_found() => JobFacts::NotFound,
+            Err(_) => JobFacts::Unknown,
+        };
+        if let Phase::Stopping { trigger_id } = phase(status) {
+            observation.stop = match client.savepoint_status(job_id, &trigger_id).await {
+                Ok(OperationState::InProgress) => StopFacts::InProgress,
+                Ok(OperationState::Completed(location)) => StopFacts::Completed(location),
+                Ok(OperationState::Failed(reason)) => StopFacts::Failed(reason),
+                Err(error) if error.is_not_found() => StopFacts::NotIssued,
+                Err(_) => StopFacts::Unknown,
+            };
+        }
+        if let JobFacts::State(state) = observation.job
+            && state.is_globally_terminal()
+            && let Ok(statistics) = client.checkpoint_statistics(job_id).await
+        {
+            // The newest of the latest checkpoint and the latest savepoint is where the job's state is.
+            let latest = [statistics.latest.completed, statistics.latest.savepoint]
+                .into_iter()
+                .flatten()
+                .max_by_key(|snapshot| snapshot.latest_ack_timestamp);
+            observation.latest_snapshot = latest.and_then(|snapshot| snapshot.external_path);
+        }
+        if matches!(observation.job, JobFacts::State(_))
+            && let Ok(details) = client.job_details(job_id).await
+        {
+            observation.job_start_time = Some(details.start_time);
+        }
+    }
+    observation.client = Some(client);
+    observation
+}

@@ -1,0 +1,241 @@
+//! The `FlinkDeployment` controller end to end on real Flink (local store, local runtime): deploy → a savepoint
+//! upgrade that carries the keyed state → suspend → resume from the suspend savepoint → a last-state upgrade → a
+//! stateless redeploy → deletion, with nothing left running.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::flink::*;
+use flinkops::crd::status::ResourceLifecycleState;
+use flinkops::crd::{FlinkDeployment, FlinkJobState};
+use flinkops::flink::client::{FlinkClient, MetricAggregation};
+use flinkops::operator::controller::Controller;
+use flinkops::runtime::local::LocalRuntime;
+use flinkops::store::{LocalStore, Store};
+
+const NAMESPACE: &str = "it";
+const NAME: &str = "orders";
+
+fn manifest(jar: &std::path::Path, mode: &str, state: &str, rate: u32, work: &std::path::Path) -> FlinkDeployment {
+    let yaml = format!(
+        r#"apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {{name: {NAME}, namespace: {NAMESPACE}}}
+spec:
+  flinkVersion: v2_3
+  serviceAccount: flink
+  flinkConfiguration:
+    taskmanager.numberOfTaskSlots: "2"
+    execution.checkpointing.interval: 1s
+    execution.checkpointing.dir: file://{work}/checkpoints
+    execution.checkpointing.savepoint-dir: file://{work}/savepoints
+  jobManager: {{resource: {{memory: 1024m, cpu: 1}}}}
+  taskManager: {{resource: {{memory: 1024m, cpu: 1}}}}
+  job:
+    jarURI: local://{jar}
+    entryClass: io.flinkops.testjob.StatefulCounterJob
+    args: ["--rate", "{rate}", "--keys", "100", "--splits", "16"]
+    parallelism: 2
+    upgradeMode: {mode}
+    state: {state}
+"#,
+        jar = jar.display(),
+        work = work.display()
+    );
+    flinkops::manifests::yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct Harness {
+    controller: Controller<LocalStore, LocalRuntime>,
+}
+
+impl Harness {
+    async fn get(&self) -> Option<FlinkDeployment> {
+        self.controller.store.get::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap()
+    }
+
+    /// Reconciles until `done` holds for the stored resource (bounded).
+    async fn reconcile_until(&self, what: &str, done: impl Fn(&FlinkDeployment) -> bool) -> FlinkDeployment {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let requeue = self.controller.reconcile(NAMESPACE, NAME).await.expect("reconcile");
+            if let Some(resource) = self.get().await
+                && done(&resource)
+            {
+                return resource;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:#?}",
+                self.get().await.map(|r| r.status)
+            );
+            tokio::time::sleep(requeue.min(Duration::from_millis(500))).await;
+        }
+    }
+}
+
+fn job_running(resource: &FlinkDeployment) -> bool {
+    let status = resource.status.clone().unwrap_or_default();
+    status.lifecycle_state == Some(ResourceLifecycleState::Stable)
+        && status.job_status.and_then(|j| j.state) == Some(FlinkJobState::Running)
+        && status.observed_generation == resource.metadata.generation
+}
+
+fn job_id(resource: &FlinkDeployment) -> String {
+    resource.status.clone().unwrap_or_default().job_status.unwrap_or_default().job_id.unwrap_or_default()
+}
+
+fn last_savepoint(resource: &FlinkDeployment) -> Option<String> {
+    resource.status.clone()?.job_status?.savepoint_info?.last_savepoint?.location
+}
+
+fn client(work: &std::path::Path) -> FlinkClient {
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join(format!("clusters/{NAMESPACE}/{NAME}/cluster.json"))).unwrap())
+            .unwrap();
+    FlinkClient::new(record["rest_url"].as_str().unwrap()).unwrap()
+}
+
+async fn metric_max(client: &FlinkClient, job_id: &str, vertex: &str, name: &str) -> Option<f64> {
+    let metrics = client.vertex_metrics_aggregated(job_id, vertex, &[name], &[MetricAggregation::Max]).await.ok()?;
+    metrics.get(name)?.max
+}
+
+async fn restored_from(client: &FlinkClient, job_id: &str) -> Option<(bool, String)> {
+    let restored = client.checkpoint_statistics(job_id).await.ok()?.latest.restored?;
+    Some((restored.is_savepoint, restored.external_path?))
+}
+
+/// Keys whose state was found restored; the job counts a key when it first sees it after a (re)start, so the
+/// metric climbs until every key has had a record: wait for `expected`.
+async fn wait_restored_keys(client: &FlinkClient, job_id: &str, expected: f64) {
+    let details = client.job_details(job_id).await.unwrap();
+    let counter = details.vertices.iter().find(|v| v.name.contains("counter")).unwrap().id.clone();
+    eventually(&format!("restoredKeys = {expected}"), TIMEOUT, || async {
+        metric_sum(client, job_id, &counter, "counter.restoredKeys").await.filter(|v| *v == expected)
+    })
+    .await;
+}
+
+/// The job has processed records for a while and restored nothing.
+async fn assert_nothing_restored(client: &FlinkClient, job_id: &str) {
+    let details = client.job_details(job_id).await.unwrap();
+    let counter = details.vertices.iter().find(|v| v.name.contains("counter")).unwrap().id.clone();
+    eventually("records counted", TIMEOUT, || async {
+        metric_sum(client, job_id, &counter, "counter.maxCount").await.filter(|v| *v >= 3.0)
+    })
+    .await;
+    let restored = metric_sum(client, job_id, &counter, "counter.restoredKeys").await;
+    assert_eq!(restored, Some(0.0), "a stateless redeploy restores nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn application_lifecycle_on_real_flink() {
+    init_tracing();
+    let (flink_home, jar) = test_bed();
+    let work = WorkDir::new("operator-lifecycle");
+    let store = LocalStore::open(work.0.join("resources")).unwrap();
+    let runtime = LocalRuntime::new(&flink_home, &work.0).unwrap();
+    let harness = Harness { controller: Controller { store: store.clone(), runtime } };
+
+    // ---- deploy
+    store.apply(&manifest(&jar, "savepoint", "running", 200, &work.0), "flinkops").await.unwrap();
+    let deployed = harness.reconcile_until("first deployment running", job_running).await;
+    let first_job = job_id(&deployed);
+    let flink = client(&work.0);
+    wait_all_tasks_running(&flink, &first_job).await;
+    // Every key seen, and checkpointed, before the upgrade: each source subtask reads one contiguous range, so the
+    // busiest key reaching 10 means every key has had records.
+    let counter = flink
+        .job_details(&first_job)
+        .await
+        .unwrap()
+        .vertices
+        .iter()
+        .find(|v| v.name.contains("counter"))
+        .unwrap()
+        .id
+        .clone();
+    eventually("every key counted", TIMEOUT, || async {
+        metric_max(&flink, &first_job, &counter, "counter.maxCount").await.filter(|max| *max >= 10.0)
+    })
+    .await;
+    eventually("a completed checkpoint", TIMEOUT, || async {
+        flink.checkpoint_statistics(&first_job).await.ok()?.latest.completed
+    })
+    .await;
+
+    // ---- a changed argument in savepoint mode: stop with a savepoint, restart from it, state carried over
+    let started = Instant::now();
+    store.apply(&manifest(&jar, "savepoint", "running", 300, &work.0), "flinkops").await.unwrap();
+    let upgraded = harness.reconcile_until("savepoint upgrade", |r| job_running(r) && job_id(r) != first_job).await;
+    eprintln!("TIMING savepoint upgrade (spec change -> new job RUNNING and stable): {:.2?}", started.elapsed());
+    let savepoint = last_savepoint(&upgraded).expect("the upgrade savepoint is recorded");
+    let second_job = job_id(&upgraded);
+    let flink = client(&work.0);
+    let (is_savepoint, path) = eventually("restore info", TIMEOUT, || restored_from(&flink, &second_job)).await;
+    assert!(is_savepoint);
+    assert_eq!(path.trim_end_matches('/'), savepoint.trim_end_matches('/'));
+    wait_restored_keys(&flink, &second_job, 100.0).await;
+    let history = upgraded.status.clone().unwrap().job_status.unwrap().savepoint_info.unwrap().savepoint_history;
+    assert_eq!(history.len(), 1, "exactly one savepoint was taken");
+
+    // ---- suspend: a savepoint, then no cluster
+    store.apply(&manifest(&jar, "savepoint", "suspended", 300, &work.0), "flinkops").await.unwrap();
+    let suspended = harness
+        .reconcile_until("suspended", |r| {
+            r.status.as_ref().and_then(|s| s.lifecycle_state) == Some(ResourceLifecycleState::Suspended)
+        })
+        .await;
+    let suspend_savepoint = last_savepoint(&suspended).unwrap();
+    assert_ne!(suspend_savepoint, savepoint);
+    assert!(!work.0.join(format!("clusters/{NAMESPACE}/{NAME}/cluster.json")).exists(), "the cluster is gone");
+
+    // ---- resume from the suspend savepoint
+    store.apply(&manifest(&jar, "savepoint", "running", 300, &work.0), "flinkops").await.unwrap();
+    let resumed = harness.reconcile_until("resumed", |r| job_running(r) && job_id(r) != second_job).await;
+    let flink = client(&work.0);
+    let third_job = job_id(&resumed);
+    let (_, path) = eventually("restore info", TIMEOUT, || restored_from(&flink, &third_job)).await;
+    assert_eq!(path.trim_end_matches('/'), suspend_savepoint.trim_end_matches('/'));
+    eventually("a checkpoint after resuming", TIMEOUT, || async {
+        flink.checkpoint_statistics(&third_job).await.ok()?.latest.completed
+    })
+    .await;
+
+    // ---- last-state: cancel, restart from the latest checkpoint (no savepoint taken)
+    let savepoints_before = last_savepoint(&resumed);
+    store.apply(&manifest(&jar, "last-state", "running", 250, &work.0), "flinkops").await.unwrap();
+    let last_state = harness.reconcile_until("last-state upgrade", |r| job_running(r) && job_id(r) != third_job).await;
+    assert_eq!(last_savepoint(&last_state), savepoints_before, "last-state takes no savepoint");
+    let flink = client(&work.0);
+    let fourth_job = job_id(&last_state);
+    // Restored through the savepoint path from the retained checkpoint (Flink reports such a restore as a savepoint).
+    let (_, path) = eventually("restore info", TIMEOUT, || restored_from(&flink, &fourth_job)).await;
+    assert!(path.contains("/chk-"), "restored from the latest checkpoint, not a savepoint: {path}");
+    wait_restored_keys(&flink, &fourth_job, 100.0).await;
+
+    // ---- stateless: state is dropped
+    store.apply(&manifest(&jar, "stateless", "running", 200, &work.0), "flinkops").await.unwrap();
+    let stateless = harness.reconcile_until("stateless redeploy", |r| job_running(r) && job_id(r) != fourth_job).await;
+    let flink = client(&work.0);
+    let fifth_job = job_id(&stateless);
+    wait_all_tasks_running(&flink, &fifth_job).await;
+    assert_eq!(restored_from(&flink, &fifth_job).await, None, "a stateless redeploy restores nothing");
+    assert_nothing_restored(&flink, &fifth_job).await;
+
+    // ---- delete: the finalizer holds the object until the cluster is gone
+    let pids = std::fs::read_dir(work.0.join(format!("clusters/{NAMESPACE}/{NAME}/pids")))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse::<u32>().ok())
+        .collect();
+    store.delete::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness.get().await.is_some() {
+        assert!(Instant::now() < deadline, "deletion did not finish");
+        harness.controller.reconcile(NAMESPACE, NAME).await.unwrap();
+    }
+    assert_all_gone(&pids);
+}
