@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# The quickstart: installs Flink and the example job locally (cached under .flinkops/), builds flinkops, and runs it
-# on the bundled examples-repo/.
+# The quickstart: installs Flink and the example job locally (cached under .flinkops/), builds flinkops, and runs
+# the bundled examples-repo/ with real local Flink processes. Ctrl-C stops flinkops; add --stop-jobs-on-exit to
+# stop the Flink processes too (otherwise the next run adopts them).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/install-flink.sh >/dev/null
-scripts/build-test-job.sh >/dev/null
+jar=$(scripts/build-test-job.sh)
+# examples-repo names the jar as the Flink image would hold it (local:///opt/flink/usrlib/...); locally that
+# image's filesystem is emulated under .flinkops/image.
+mkdir -p .flinkops/image/opt/flink/usrlib
+cp "$jar" .flinkops/image/opt/flink/usrlib/flinkops-test-job.jar
 cargo build --quiet --bin flinkops
-exec target/debug/flinkops validate examples-repo "$@"
+echo "flinkops: validating examples-repo"
+target/debug/flinkops validate examples-repo
+echo "flinkops: running examples-repo (flinkops status --state-dir .flinkops/quickstart shows progress)"
+exec target/debug/flinkops run --local --repo examples-repo --state-dir .flinkops/quickstart \
+    --image-root .flinkops/image "$@"

@@ -33,6 +33,10 @@ pub struct Args {
     /// The Flink distribution (default: FLINK_HOME, else the one scripts/install-flink.sh installed).
     #[arg(long, env = "FLINK_HOME")]
     flink_home: Option<PathBuf>,
+    /// Emulated root of the Flink image: `local:///opt/flink/usrlib/job.jar` is looked up as
+    /// `<image-root>/opt/flink/usrlib/job.jar` first.
+    #[arg(long)]
+    image_root: Option<PathBuf>,
     /// Stop every Flink process on exit (by default the jobs keep running and the next run adopts them).
     #[arg(long)]
     stop_jobs_on_exit: bool,
@@ -109,7 +113,10 @@ pub(super) fn run(args: &Args) -> ExitCode {
             }
         };
         let runtime = match LocalRuntime::new(&flink_home, &args.state_dir) {
-            Ok(runtime) => runtime,
+            Ok(runtime) => match &args.image_root {
+                Some(root) => runtime.with_image_root(root),
+                None => runtime,
+            },
             Err(error) => {
                 eprintln!("flinkops run: {error}");
                 return ExitCode::from(2);

@@ -115,7 +115,12 @@ pub fn parse_documents(text: &str) -> ParsedFile {
     parsed
 }
 
-fn find_document_marker(text: &str, from: usize) -> Option<usize> {
+fn find_document_marker(text: &str, mut from: usize) -> Option<usize> {
+    // `from` may point inside a multi-byte character (it comes from "one past the chunk start").
+    while from < text.len() && !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let from = from.min(text.len());
     let mut offset = text[..from].rfind('\n').map_or(0, |n| n + 1);
     for line in text[offset..].split_inclusive('\n') {
         if offset >= from
@@ -570,6 +575,13 @@ mod tests {
         let span = parsed.documents[0].spans[&FieldPath::parse("b")];
         assert_eq!((span.key.line, span.key.column), (2, 1));
         assert_eq!(&text[span.value_start.offset..span.value_end.offset], "2");
+    }
+
+    #[test]
+    fn recovery_after_an_error_in_a_multibyte_first_line_does_not_panic() {
+        // Found by the property test: the resume point fell inside a 4-byte character.
+        let parsed = parse_documents("\u{1bc90}: \"");
+        assert_eq!(parsed.errors.len(), 1);
     }
 
     #[test]

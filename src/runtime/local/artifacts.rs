@@ -1,4 +1,5 @@
-//! Job jars for the local runtime: `local://` and `file://` URIs are paths on this machine, `https://` (and
+//! Job jars for the local runtime: `file://` URIs are paths on this machine; `local://` URIs are paths inside the
+//! Flink image, looked up under the emulated image root (`--image-root`) and then on this machine; `https://` (and
 //! `http://`) ones are downloaded once into a cache keyed by the URI.
 
 use std::path::{Path, PathBuf};
@@ -17,11 +18,15 @@ pub enum ArtifactError {
 }
 
 /// Resolves a jar URI to a file on this machine, downloading it into `cache_dir` when needed.
-pub async fn resolve_jar(uri: &str, cache_dir: &Path) -> Result<PathBuf, ArtifactError> {
+pub async fn resolve_jar(uri: &str, cache_dir: &Path, image_root: Option<&Path>) -> Result<PathBuf, ArtifactError> {
     let (scheme, rest) =
         uri.split_once("://").ok_or_else(|| ArtifactError::BadInput(format!("{uri:?} is not a URI")))?;
     match scheme {
         "local" | "file" => {
+            let in_image = image_root.filter(|_| scheme == "local").map(|root| root.join(rest.trim_start_matches('/')));
+            if let Some(path) = in_image.filter(|p| p.is_file()) {
+                return Ok(path);
+            }
             let path = PathBuf::from(rest);
             if path.is_file() {
                 Ok(path)
@@ -98,11 +103,21 @@ mod tests {
         let jar = dir.path().join("job.jar");
         std::fs::write(&jar, b"PK").unwrap();
         for uri in [format!("local://{}", jar.display()), format!("file://{}", jar.display())] {
-            assert_eq!(resolve_jar(&uri, dir.path()).await.unwrap(), jar);
+            assert_eq!(resolve_jar(&uri, dir.path(), None).await.unwrap(), jar);
         }
-        let missing = resolve_jar("local:///no/such.jar", dir.path()).await.unwrap_err();
+        let missing = resolve_jar("local:///no/such.jar", dir.path(), None).await.unwrap_err();
         assert!(matches!(missing, ArtifactError::BadInput(_)), "{missing}");
-        assert!(matches!(resolve_jar("s3://bucket/job.jar", dir.path()).await, Err(ArtifactError::BadInput(_))));
+        assert!(matches!(resolve_jar("s3://bucket/job.jar", dir.path(), None).await, Err(ArtifactError::BadInput(_))));
+        // local:// is a path inside the image: found under the emulated image root first.
+        let image = dir.path().join("image");
+        std::fs::create_dir_all(image.join("opt/flink/usrlib")).unwrap();
+        std::fs::write(image.join("opt/flink/usrlib/app.jar"), b"PK").unwrap();
+        let found = resolve_jar("local:///opt/flink/usrlib/app.jar", dir.path(), Some(&image)).await.unwrap();
+        assert_eq!(found, image.join("opt/flink/usrlib/app.jar"));
+        assert!(
+            resolve_jar("file:///opt/flink/usrlib/app.jar", dir.path(), Some(&image)).await.is_err(),
+            "file:// is never in the image"
+        );
     }
 
     #[tokio::test]
@@ -121,13 +136,14 @@ mod tests {
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let dir = tempfile::tempdir().unwrap();
         let uri = format!("http://127.0.0.1:{port}/job.jar");
-        let first = resolve_jar(&uri, dir.path()).await.unwrap();
-        let second = resolve_jar(&uri, dir.path()).await.unwrap();
+        let first = resolve_jar(&uri, dir.path(), None).await.unwrap();
+        let second = resolve_jar(&uri, dir.path(), None).await.unwrap();
         assert_eq!(first, second);
         assert_eq!(std::fs::read(&first).unwrap(), b"PK-jar");
         assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
-        let error =
-            resolve_jar(&format!("http://user:secret@127.0.0.1:{port}/missing.jar"), dir.path()).await.unwrap_err();
+        let error = resolve_jar(&format!("http://user:secret@127.0.0.1:{port}/missing.jar"), dir.path(), None)
+            .await
+            .unwrap_err();
         assert!(!error.to_string().contains("secret"), "{error}");
         assert!(matches!(error, ArtifactError::BadInput(_)), "{error}");
         server.abort();

@@ -53,6 +53,7 @@ pub struct LocalRuntime {
     flink_home: PathBuf,
     state_dir: PathBuf,
     distribution_version: Option<(u32, u32)>,
+    image_root: Option<PathBuf>,
     ready_timeout: Duration,
     clusters: Mutex<HashMap<ClusterId, Managed>>,
 }
@@ -75,9 +76,16 @@ impl LocalRuntime {
             flink_home,
             state_dir: state_dir.into(),
             distribution_version,
+            image_root: None,
             ready_timeout: Duration::from_secs(120),
             clusters: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Emulates the Flink image's filesystem: `local://` jar paths are looked up under `root` first.
+    pub fn with_image_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.image_root = Some(root.into());
+        self
     }
 
     /// The Flink version of the distribution, as `(major, minor)`.
@@ -144,16 +152,16 @@ impl LocalRuntime {
         launch.flink_config = config;
         if let Some(job) = &spec.job {
             let jar =
-                artifacts::resolve_jar(&job.jar_uri, &self.state_dir.join("artifacts")).await.map_err(|error| {
-                    match error {
+                artifacts::resolve_jar(&job.jar_uri, &self.state_dir.join("artifacts"), self.image_root.as_deref())
+                    .await
+                    .map_err(|error| match error {
                         ArtifactError::BadInput(message) => {
                             RuntimeError::BadInput { cluster: spec.id.clone(), message }
                         }
                         ArtifactError::Transient(message) => {
                             RuntimeError::Transient { cluster: spec.id.clone(), message }
                         }
-                    }
-                })?;
+                    })?;
             launch.jobmanager_class = APPLICATION_JOBMANAGER_CLASS.to_owned();
             launch.extra_classpath.push(jar.clone());
             let mut args = vec!["--job-id".to_owned(), job.job_id.clone()];
