@@ -254,11 +254,14 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 // Write-ahead: the target spec, the job id and the restore point, before anything starts.
                 record_reconciled(&mut status, &target, ReconciliationState::Upgrading);
                 status.observed_generation = Some(generation);
-                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
-                job_status.job_id = Some(job_id.clone());
-                job_status.state = Some(FlinkJobState::Reconciling);
-                if let Some(restore) = &restore {
-                    job_status.upgrade_savepoint_path = Some(restore.path.clone());
+                // A session cluster has no job of its own: its job status stays empty.
+                if target.spec.job.is_some() {
+                    let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                    job_status.job_id = Some(job_id.clone());
+                    job_status.state = Some(FlinkJobState::Reconciling);
+                    if let Some(restore) = &restore {
+                        job_status.upgrade_savepoint_path = Some(restore.path.clone());
+                    }
                 }
                 resource.status = Some(status);
                 let resource = self.write_status(resource, None).await?;

@@ -61,7 +61,9 @@ pub struct LocalRuntime {
 impl LocalRuntime {
     /// A runtime using the distribution at `flink_home`, keeping everything under `state_dir`.
     pub fn new(flink_home: impl Into<PathBuf>, state_dir: impl Into<PathBuf>) -> Result<Self, RuntimeError> {
-        let flink_home = flink_home.into();
+        // Absolute paths: the Flink processes run with their own working directory.
+        let flink_home = absolute(flink_home.into());
+        let state_dir = absolute(state_dir.into());
         let distribution_version = distribution_version(&flink_home);
         if distribution_version.is_none() {
             return Err(RuntimeError::BadInput {
@@ -74,7 +76,7 @@ impl LocalRuntime {
         }
         Ok(LocalRuntime {
             flink_home,
-            state_dir: state_dir.into(),
+            state_dir,
             distribution_version,
             image_root: None,
             ready_timeout: Duration::from_secs(120),
@@ -84,7 +86,7 @@ impl LocalRuntime {
 
     /// Emulates the Flink image's filesystem: `local://` jar paths are looked up under `root` first.
     pub fn with_image_root(mut self, root: impl Into<PathBuf>) -> Self {
-        self.image_root = Some(root.into());
+        self.image_root = Some(absolute(root.into()));
         self
     }
 
@@ -202,6 +204,11 @@ impl LocalRuntime {
         let bytes = std::fs::read(self.record_path(id)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
+}
+
+/// `path` made absolute against the current directory (without resolving symlinks or requiring it to exist).
+fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 /// `(major, minor)` from `lib/flink-dist-<version>.jar`.
