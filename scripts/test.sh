@@ -15,8 +15,21 @@ echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 
 echo "==> cargo nextest run"
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --no-fail-fast "$@"
+    cargo nextest run --no-fail-fast "$@" || status=$?
 else
-    cargo test --no-fail-fast "$@"
+    cargo test --no-fail-fast "$@" || status=$?
 fi
+
+# Every real-Flink test works under a temp dir named flinkops-it-*: none of their Java processes may outlive the
+# suite (each test checks its own; this catches a test that died before its check).
+leftover=$(pgrep -f 'java.*flinkops-it-' || true)
+if [[ -n $leftover ]]; then
+    echo "==> Java processes started by the tests are still running: $leftover" >&2
+    pkill -KILL -f 'java.*flinkops-it-' || true
+    status=1
+else
+    echo "==> no Java process started by the tests is left running"
+fi
+exit $status
