@@ -3,65 +3,19 @@
 
 use std::time::Instant;
 
+mod common;
+
 use flinkops::manifests::load::{discover, load_paths};
 
 const MANIFESTS: usize = 10_000;
-
-fn deployment(index: usize) -> String {
-    format!(
-        r#"# Team {team}: job {index}
-apiVersion: flink.apache.org/v1beta1
-kind: FlinkDeployment
-metadata:
-  name: job-{index}
-  namespace: team-{team}
-  labels:
-    app.kubernetes.io/part-of: "platform"
-spec:
-  flinkVersion: v2_1
-  image: registry.example.com/flink/job-{index}:1.{index}
-  serviceAccount: flink
-  flinkConfiguration:
-    taskmanager.numberOfTaskSlots: "2"
-    execution.checkpointing.dir: s3://state/{index}/checkpoints
-    execution.checkpointing.savepoint-dir: s3://state/{index}/savepoints
-    execution.checkpointing.interval: 30s
-    kubernetes.operator.periodic.savepoint.interval: 6h
-    pipeline.max-parallelism: "720"
-  jobManager:
-    resource:
-      memory: 2048m
-      cpu: 1
-  taskManager:
-    resource:
-      memory: 4g
-      cpu: 2
-  podTemplate:
-    spec:
-      containers:
-        - name: flink-main-container
-          env:
-            - name: TEAM
-              value: "{team}"
-  job:
-    jarURI: local:///opt/flink/usrlib/job.jar
-    entryClass: com.example.Job{index}
-    args: ["--input", "topic-{index}", "--parallelism", "4"]
-    parallelism: {parallelism}
-    upgradeMode: savepoint
-    state: running
-"#,
-        team = index % 50,
-        parallelism = 1 + index % 16,
-    )
-}
 
 fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     for index in 0..MANIFESTS {
         let team_dir = dir.path().join(format!("team-{}", index % 50));
         std::fs::create_dir_all(&team_dir).expect("create directory");
-        std::fs::write(team_dir.join(format!("job-{index}.yaml")), deployment(index)).expect("write manifest");
+        std::fs::write(team_dir.join(format!("job-{index}.yaml")), common::deployment(index, index, "savepoint"))
+            .expect("write manifest");
     }
     let mut timings = Vec::new();
     for _ in 0..5 {

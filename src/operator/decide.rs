@@ -208,16 +208,19 @@ fn desired_mode(spec: &FlinkDeploymentSpec) -> UpgradeMode {
     spec.job.as_ref().map_or(UpgradeMode::Stateless, |j| j.effective_upgrade_mode())
 }
 
+/// A restore point at `path`, skipping unmapped state only when the desired spec allows it.
+fn restore_point(facts: &Facts<'_>, path: String) -> Restore {
+    let allow_non_restored_state = facts.desired.job.as_ref().and_then(|j| j.allow_non_restored_state).unwrap_or(false);
+    Restore { path, allow_non_restored_state }
+}
+
 /// The restore point for a deploy after a stop or suspend: the recorded path, unless the desired mode is
 /// stateless (the only way to drop state is to say so in the spec).
 fn restore_after_stop(facts: &Facts<'_>, restore_mode: Option<UpgradeMode>) -> Option<Restore> {
     if desired_mode(facts.desired) == UpgradeMode::Stateless || restore_mode == Some(UpgradeMode::Stateless) {
         return None;
     }
-    upgrade_savepoint_path(facts.status).map(|path| Restore {
-        path,
-        allow_non_restored_state: facts.desired.job.as_ref().and_then(|j| j.allow_non_restored_state).unwrap_or(false),
-    })
+    upgrade_savepoint_path(facts.status).map(|path| restore_point(facts, path))
 }
 
 /// Decides the next step.
@@ -239,15 +242,7 @@ pub fn decide(facts: &Facts<'_>) -> Step {
                 Step::Deploy {
                     target: Box::new(ReconciledSpec::new(facts.desired, JobState::Running, Some(mode), true)),
                     job_id: facts.fresh_job_id.to_owned(),
-                    restore: initial.map(|path| Restore {
-                        path,
-                        allow_non_restored_state: facts
-                            .desired
-                            .job
-                            .as_ref()
-                            .and_then(|j| j.allow_non_restored_state)
-                            .unwrap_or(false),
-                    }),
+                    restore: initial.map(|path| restore_point(facts, path)),
                 }
             }
         },
@@ -342,15 +337,7 @@ fn decide_deploying(facts: &Facts<'_>, is_session: bool) -> Step {
                 restore: if restore_mode == Some(UpgradeMode::Stateless) {
                     None
                 } else {
-                    upgrade_savepoint_path(facts.status).map(|path| Restore {
-                        path,
-                        allow_non_restored_state: facts
-                            .desired
-                            .job
-                            .as_ref()
-                            .and_then(|j| j.allow_non_restored_state)
-                            .unwrap_or(false),
-                    })
+                    upgrade_savepoint_path(facts.status).map(|path| restore_point(facts, path))
                 },
                 target: Box::new(target),
             }
