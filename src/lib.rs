@@ -9,6 +9,7 @@
 pub mod autoscaler;
 pub mod cli;
 pub mod crd;
+pub mod drift;
 pub mod flink;
 pub mod git;
 pub mod manifests;

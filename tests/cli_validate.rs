@@ -62,8 +62,8 @@ fn commands_owned_by_later_work_say_so_instead_of_pretending() {
         assert!(text.contains(command), "{command} missing from help:\n{text}");
     }
     let drift = flinkops(&["drift"]);
-    assert_eq!(drift.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&drift.stderr).contains("not available"));
+    assert_eq!(drift.status.code(), Some(2), "drift without --repo is a usage error");
+    assert!(String::from_utf8_lossy(&drift.stderr).contains("--repo"));
     let kubernetes = flinkops(&["run", "--repo", "examples-repo"]);
     assert_eq!(kubernetes.status.code(), Some(2), "only --local runs in this build");
     assert!(String::from_utf8_lossy(&kubernetes.stderr).contains("only --local"));

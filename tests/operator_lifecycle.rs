@@ -135,7 +135,7 @@ async fn application_lifecycle_on_real_flink() {
     init_tracing();
     let (flink_home, jar) = test_bed();
     let work = WorkDir::new("operator-lifecycle");
-    let store = LocalStore::open(work.0.join("resources")).unwrap();
+    let store = LocalStore::open(&work.0).unwrap();
     let runtime = LocalRuntime::new(&flink_home, &work.0).unwrap();
     let harness = Harness { controller: Controller { store: store.clone(), runtime } };
 

@@ -1,10 +1,12 @@
 //! The command line: one subcommand per job (`run`, `plan`, `drift`, `validate`, `crds`, `status`, `autoscaler`),
-//! each in its own module; exit codes are part of the interface (0 clean, 1 errors, 2 usage).
+//! each in its own module; exit codes are part of the interface (0 clean, 1 errors, 2 usage; `plan` 3 and `drift` 4).
 
 mod autoscaler;
 mod crds;
+mod drift;
 mod plan;
 mod run;
+mod source;
 mod status;
 mod validate;
 
@@ -38,8 +40,8 @@ pub enum Command {
     Run(run::Args),
     /// Show what a Git change will do to each Flink job, for pull-request review (offline, between two revisions).
     Plan(plan::Args),
-    /// Compare Git with the live resources (not available yet: the plan issue).
-    Drift,
+    /// Compare Git with the live resources of the local store, per field, naming who wrote each live value.
+    Drift(drift::Args),
     /// Check manifests offline: YAML syntax, schema, and upstream's validation rules.
     Validate(validate::Args),
     /// Print or write the CustomResourceDefinitions generated from flinkops' types.
@@ -60,9 +62,6 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Plan(args) => plan::run(&args),
-        Command::Drift => {
-            eprintln!("flinkops: this command is not available in this build yet; see `flinkops --help`");
-            ExitCode::from(2)
-        }
+        Command::Drift(args) => drift::run(&args),
     }
 }

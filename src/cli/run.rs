@@ -5,9 +5,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::git::credentials::Credentials;
-use crate::git::filter::PathFilter;
-use crate::git::source::{GitSource, HostKeyPolicy, Reference, SourceConfig, Worktree};
 use crate::operator::manager::{ManagerConfig, run_local};
 use crate::runtime::local::LocalRuntime;
 use crate::store::LocalStore;
@@ -105,7 +102,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
         }
     };
     runtime_dir.block_on(async {
-        let store = match LocalStore::open(args.state_dir.join("resources")) {
+        let store = match LocalStore::open(&args.state_dir) {
             Ok(store) => store,
             Err(error) => {
                 eprintln!("flinkops run: cannot open the state directory: {error}");
@@ -122,8 +119,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let include = vec!["**/*.yaml".to_owned(), "**/*.yml".to_owned()];
-        let filter = match PathFilter::new(args.path.as_deref(), &include, &[]) {
+        let filter = match super::source::manifest_filter(args.path.as_deref()) {
             Ok(filter) => filter,
             Err(error) => {
                 eprintln!("flinkops run: {error}");
@@ -132,26 +128,16 @@ pub(super) fn run(args: &Args) -> ExitCode {
         };
         let config = ManagerConfig { sync_interval: interval, stop_jobs_on_exit: args.stop_jobs_on_exit };
         let shutdown = shutdown_signal();
-        let repo_path = PathBuf::from(&args.repo);
-        let is_repository = repo_path.join(".git").exists() || args.repo.contains("://") || args.repo.contains('@');
-        if repo_path.is_dir() && !is_repository && args.branch.is_none() {
-            tracing::info!(directory = %repo_path.display(), "following a working copy");
-            run_local(store, runtime, Worktree::new(&repo_path, filter), config, shutdown).await;
-        } else {
-            let source_config = SourceConfig {
-                url: args.repo.clone(),
-                reference: Reference::Branch(args.branch.clone().unwrap_or_else(|| "main".to_owned())),
-                credentials: Credentials::None,
-                host_keys: HostKeyPolicy::default(),
-                filter,
-                cache_dir: args.state_dir.join("git"),
-            };
-            match GitSource::open(source_config) {
-                Ok(source) => run_local(store, runtime, source, config, shutdown).await,
-                Err(error) => {
-                    eprintln!("flinkops run: {error}");
-                    return ExitCode::from(2);
+        match super::source::select(&args.repo, args.branch.as_deref(), filter, &args.state_dir) {
+            Ok(source) => {
+                if source.is_worktree() {
+                    tracing::info!(directory = %args.repo, "following a working copy");
                 }
+                run_local(store, runtime, source, config, shutdown).await;
+            }
+            Err(error) => {
+                eprintln!("flinkops run: {error}");
+                return ExitCode::from(2);
             }
         }
         ExitCode::SUCCESS

@@ -63,7 +63,14 @@ fn rest_url(state_dir: &std::path::Path, namespace: &str, name: &str) -> Option<
 }
 
 pub(super) fn run(args: &Args) -> ExitCode {
-    let store = match LocalStore::open(args.state_dir.join("resources")) {
+    if !args.state_dir.join("resources").is_dir() {
+        eprintln!(
+            "flinkops status: no store at {}: pass the --state-dir of `flinkops run --local`",
+            args.state_dir.display()
+        );
+        return ExitCode::from(2);
+    }
+    let store = match LocalStore::open(&args.state_dir) {
         Ok(store) => store,
         Err(error) => {
             eprintln!("flinkops status: {error}");

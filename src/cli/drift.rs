@@ -1,0 +1,123 @@
+//! `flinkops drift --repo PATH|URL [--branch B] [--path P] [--state-dir DIR] [--output text|markdown|json]`: Git's
+//! head against the live objects of the local store (`<state-dir>/resources`, as `run --local` keeps it), per field,
+//! naming the writer of each live value. Exit status: 0 no drift, 4 drift, 1 errors (they win: an invalid manifest,
+//! an unreadable live object, Git or the store cannot be read), 2 usage.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+
+use super::source;
+use crate::drift::live::ManagerPolicy;
+use crate::drift::{self as report, render};
+use crate::git::GitError;
+use crate::git::source::{Source, SyncOutcome};
+use crate::store::{LocalStore, StoreError};
+
+/// Output formats of `flinkops drift`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(super) enum DriftOutput {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// Markdown (a namespace summary table, then each resource that is not in sync).
+    Markdown,
+    /// Machine-readable JSON (the shape is in docs/gitops.md).
+    Json,
+}
+
+/// Arguments of `flinkops drift`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A Git URL, a local repository, or a plain directory (read as a working copy), selected as `run` does.
+    #[arg(long)]
+    repo: String,
+    /// Branch to compare (a Git repository is read through its branch; default: main).
+    #[arg(long)]
+    branch: Option<String>,
+    /// Only manifests under this directory of the repository.
+    #[arg(long)]
+    path: Option<String>,
+    /// The state directory of `flinkops run --local` (its store is `<state-dir>/resources`).
+    #[arg(long, default_value = ".flinkops/state")]
+    state_dir: PathBuf,
+    /// A field manager whose fields are its own, not drift (repeatable; e.g. an autoscaler's manager name).
+    #[arg(long = "ignore-manager", value_name = "MANAGER")]
+    ignore_managers: Vec<String>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = DriftOutput::Text)]
+    output: DriftOutput,
+}
+
+/// Why `drift` could not produce a report.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Usage(String),
+    #[error("invalid arguments: {0}")]
+    Arguments(GitError),
+    #[error("cannot read Git: {0}")]
+    Git(GitError),
+    #[error("cannot read the store: {0}")]
+    Store(StoreError),
+    #[error("cannot start: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot encode the report: {0}")]
+    Encode(serde_json::Error),
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) | Failure::Arguments(_) => 2,
+            Failure::Git(_) | Failure::Store(_) | Failure::Runtime(_) | Failure::Encode(_) => 1,
+        }
+    }
+}
+
+pub(super) fn run(args: &Args) -> ExitCode {
+    match drift(args) {
+        Ok((output, code)) => {
+            print!("{output}");
+            ExitCode::from(code)
+        }
+        Err(error) => {
+            eprintln!("flinkops drift: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn drift(args: &Args) -> Result<(String, u8), Failure> {
+    let resources = args.state_dir.join("resources");
+    if !resources.is_dir() {
+        return Err(Failure::Usage(format!(
+            "no store at {}: pass the --state-dir of `flinkops run --local`",
+            resources.display()
+        )));
+    }
+    let filter = source::manifest_filter(args.path.as_deref()).map_err(Failure::Arguments)?;
+    let mut git =
+        source::select(&args.repo, args.branch.as_deref(), filter, &args.state_dir).map_err(Failure::Arguments)?;
+    if let SyncOutcome::Failed(error) = git.sync() {
+        return Err(Failure::Git(error));
+    }
+    let Some(snapshot) = git.current() else {
+        return Err(Failure::Git(GitError::Rejected {
+            revision: args.repo.clone(),
+            reason: "no revision was read".to_owned(),
+        }));
+    };
+    let store = LocalStore::open(&args.state_dir).map_err(Failure::Store)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::Runtime)?;
+    let managers = ManagerPolicy { owners: args.ignore_managers.iter().cloned().collect(), ..ManagerPolicy::default() };
+    let label = resources.display().to_string();
+    let drift = runtime.block_on(report::against_store(&store, &label, &snapshot, managers)).map_err(Failure::Store)?;
+    let output = match args.output {
+        DriftOutput::Text => render::text(&drift),
+        DriftOutput::Markdown => render::markdown(&drift),
+        DriftOutput::Json => render::json(&drift).map_err(Failure::Encode)? + "\n",
+    };
+    Ok((output, drift.exit_code()))
+}

@@ -1,0 +1,93 @@
+//! Which Git source a `--repo` argument names, shared by `run` and `drift` so both read Git the same way: a plain
+//! directory (not a repository) without `--branch` is followed as a working copy, edits included; anything else
+//! (a repository, a URL, `--branch`) is a remote followed through its branch (default `main`) with a bare mirror
+//! under `<state-dir>/git`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::git::GitError;
+use crate::git::credentials::Credentials;
+use crate::git::filter::PathFilter;
+use crate::git::source::{
+    GitSource, HostKeyPolicy, Reference, Snapshot, Source, SourceConfig, SourceStatus, SyncOutcome, Worktree,
+};
+
+/// The files `run` and `drift` read: every YAML file, below `--path` when given.
+pub(super) fn manifest_filter(path: Option<&str>) -> Result<PathFilter, GitError> {
+    let include = vec!["**/*.yaml".to_owned(), "**/*.yml".to_owned()];
+    PathFilter::new(path, &include, &[])
+}
+
+/// The source a `--repo` argument selects: a working copy or a remote branch.
+pub(super) enum Selected {
+    /// A plain directory, read as it is on disk.
+    Worktree(Box<Worktree>),
+    /// A Git repository or URL, followed through a branch.
+    Git(Box<GitSource>),
+}
+
+impl Selected {
+    /// Whether this is a working copy (for the log line of `run`).
+    pub(super) fn is_worktree(&self) -> bool {
+        matches!(self, Selected::Worktree(_))
+    }
+}
+
+/// Selects the source for `repo`: a plain directory without `branch` is a working copy; otherwise a remote branch
+/// (`main` by default) mirrored under `state_dir/git`.
+///
+/// # Errors
+/// What [`GitSource::open`] reports: an invalid URL, an unusable cache directory.
+pub(super) fn select(
+    repo: &str,
+    branch: Option<&str>,
+    filter: PathFilter,
+    state_dir: &Path,
+) -> Result<Selected, GitError> {
+    let repo_path = PathBuf::from(repo);
+    let is_repository = repo_path.join(".git").exists() || repo.contains("://") || repo.contains('@');
+    if repo_path.is_dir() && !is_repository && branch.is_none() {
+        return Ok(Selected::Worktree(Box::new(Worktree::new(&repo_path, filter))));
+    }
+    let config = SourceConfig {
+        url: repo.to_owned(),
+        reference: Reference::Branch(branch.unwrap_or("main").to_owned()),
+        credentials: Credentials::None,
+        host_keys: HostKeyPolicy::default(),
+        filter,
+        cache_dir: state_dir.join("git"),
+    };
+    Ok(Selected::Git(Box::new(GitSource::open(config)?)))
+}
+
+impl Source for Selected {
+    fn sync(&mut self) -> SyncOutcome {
+        match self {
+            Selected::Worktree(source) => source.sync(),
+            Selected::Git(source) => source.sync(),
+        }
+    }
+
+    fn current(&self) -> Option<Arc<Snapshot>> {
+        match self {
+            Selected::Worktree(source) => source.current(),
+            Selected::Git(source) => source.current(),
+        }
+    }
+
+    fn status(&self) -> SourceStatus {
+        match self {
+            Selected::Worktree(source) => source.status(),
+            Selected::Git(source) => source.status(),
+        }
+    }
+
+    fn cancel_flag(&self) -> Arc<AtomicBool> {
+        match self {
+            Selected::Worktree(source) => source.cancel_flag(),
+            Selected::Git(source) => source.cancel_flag(),
+        }
+    }
+}
