@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::flink::*;
-use flinkops::crd::status::ResourceLifecycleState;
+use flinkops::crd::status::{ResourceLifecycleState, SnapshotTriggerType};
 use flinkops::crd::{FlinkDeployment, FlinkJobState};
 use flinkops::flink::client::{FlinkClient, MetricAggregation};
 use flinkops::operator::controller::Controller;
@@ -166,6 +166,29 @@ async fn application_lifecycle_on_real_flink() {
     })
     .await;
 
+    // ---- a new savepointTriggerNonce takes a manual savepoint; the job keeps running
+    let mut with_nonce = manifest(&jar, "savepoint", "running", 200, &work.0);
+    with_nonce.spec.job.as_mut().unwrap().savepoint_trigger_nonce = Some(1);
+    store.apply(&with_nonce, "flinkops").await.unwrap();
+    let manual = harness
+        .reconcile_until("manual savepoint", |r| {
+            r.status.as_ref().and_then(|s| s.job_status.as_ref()).and_then(|j| j.savepoint_info.as_ref()).is_some_and(
+                |info| {
+                    info.trigger_id.is_none()
+                        && info.last_savepoint.as_ref().and_then(|s| s.trigger_type)
+                            == Some(SnapshotTriggerType::Manual)
+                },
+            )
+        })
+        .await;
+    assert_eq!(job_id(&manual), first_job, "a manual savepoint does not restart the job");
+    let manual_savepoint = last_savepoint(&manual).expect("recorded");
+    assert!(std::path::Path::new(manual_savepoint.trim_start_matches("file:")).exists(), "{manual_savepoint}");
+    // Reconciling again does not take a second one for the same nonce.
+    harness.controller.reconcile(NAMESPACE, NAME).await.unwrap();
+    let again = harness.get().await.unwrap();
+    assert_eq!(again.status.unwrap().job_status.unwrap().savepoint_info.unwrap().savepoint_history.len(), 1);
+
     // ---- a changed argument in savepoint mode: stop with a savepoint, restart from it, state carried over
     let started = Instant::now();
     store.apply(&manifest(&jar, "savepoint", "running", 300, &work.0), "flinkops").await.unwrap();
@@ -179,7 +202,7 @@ async fn application_lifecycle_on_real_flink() {
     assert_eq!(path.trim_end_matches('/'), savepoint.trim_end_matches('/'));
     wait_restored_keys(&flink, &second_job, 100.0).await;
     let history = upgraded.status.clone().unwrap().job_status.unwrap().savepoint_info.unwrap().savepoint_history;
-    assert_eq!(history.len(), 1, "exactly one savepoint was taken");
+    assert_eq!(history.len(), 2, "the manual savepoint and exactly one upgrade savepoint");
 
     // ---- suspend: a savepoint, then no cluster
     store.apply(&manifest(&jar, "savepoint", "suspended", 300, &work.0), "flinkops").await.unwrap();

@@ -12,8 +12,11 @@ use crate::crd::status::{
     SavepointInfo, SnapshotTriggerType, TaskManagerInfo,
 };
 use crate::crd::{FlinkDeployment, FlinkJobState};
-use crate::flink::client::{FlinkClient, StopWithSavepointRequest};
+use crate::flink::client::{FlinkClient, SavepointTriggerRequest, StopWithSavepointRequest};
 use crate::runtime::{ClusterId, ClusterStatus, DeployIntent, Runtime, RuntimeError, cluster};
+use crate::savepoints::trigger::{
+    NonceUpdate, TriggerConfig, record_completed, record_failed, record_savepoint_triggered,
+};
 use crate::store::{Store, StoreError};
 
 use super::decide::{Facts, JobFacts, Step, decide};
@@ -126,6 +129,10 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                     &config,
                     "kubernetes.operator.job.savepoint-on-deletion",
                 ) == Some(true),
+                // A bad schedule is reported by validation; until it is fixed no periodic snapshot is taken.
+                trigger_config: TriggerConfig::from_config(&config, true).unwrap_or_default(),
+                now_ms: now_ms(),
+                created_ms: resource.metadata.creation_timestamp.as_ref().map_or_else(now_ms, |t| t.0.as_millisecond()),
                 fresh_job_id: &job_id,
                 fresh_trigger_id: &trigger_id,
             };
@@ -363,6 +370,50 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 self.write_status(resource, None).await?;
                 Ok(Some(Duration::from_secs(30)))
             }
+            Step::TriggerSavepoint { trigger_id, trigger_type } => {
+                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                let job_id = job_status.job_id.clone().unwrap_or_default();
+                let info = job_status.savepoint_info.get_or_insert_with(SavepointInfo::default);
+                let format = crate::crd::status::SavepointFormatType::Canonical;
+                record_savepoint_triggered(info, trigger_id.clone(), trigger_type, format, now_ms());
+                resource.status = Some(status);
+                self.write_status(resource, None).await?;
+                info!(?trigger_type, "savepoint triggered");
+                if let Some(client) = &observation.client {
+                    let request = SavepointTriggerRequest { trigger_id: Some(trigger_id), ..Default::default() };
+                    if let Err(error) = client.trigger_savepoint(&job_id, &request).await {
+                        warn!(%error, "triggering the savepoint failed; will retry with the same trigger id");
+                    }
+                }
+                Ok(Some(Duration::from_millis(500)))
+            }
+            Step::RecordSavepoint { location } => {
+                let nonce = resource.spec.job.as_ref().and_then(|j| j.savepoint_trigger_nonce);
+                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                let info = job_status.savepoint_info.get_or_insert_with(SavepointInfo::default);
+                let trigger_type = info.trigger_type.unwrap_or(SnapshotTriggerType::Manual);
+                let format = info.format_type.unwrap_or(crate::crd::status::SavepointFormatType::Canonical);
+                let update = record_completed(info, location.clone(), trigger_type, nonce, format, now_ms());
+                mark_nonce_handled(&mut status, update);
+                info!(savepoint = %location, ?trigger_type, "savepoint taken");
+                resource.status = Some(status);
+                self.write_status(resource, None).await?;
+                Ok(None)
+            }
+            Step::SavepointFailed { reason } => {
+                warn!(%reason, "the savepoint failed");
+                let nonce = resource.spec.job.as_ref().and_then(|j| j.savepoint_trigger_nonce);
+                let grace = TriggerConfig::from_config(&resource.spec.flink_config(), true)
+                    .map_or(crate::savepoints::trigger::DEFAULT_GRACE_PERIOD_MS, |c| c.savepoint_grace_period_ms);
+                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                let info = job_status.savepoint_info.get_or_insert_with(SavepointInfo::default);
+                let update = record_failed(info, nonce, grace, now_ms());
+                mark_nonce_handled(&mut status, update);
+                status.error = Some(error_json("SavepointError", &reason));
+                resource.status = Some(status);
+                self.write_status(resource, None).await?;
+                Ok(Some(Duration::from_secs(5)))
+            }
             Step::Cancel { target } => {
                 record_reconciled(&mut status, &target, ReconciliationState::Upgrading);
                 let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone()).unwrap_or_default();
@@ -448,6 +499,19 @@ fn record_reconciled(status: &mut FlinkDeploymentStatus, target: &ReconciledSpec
     reconciliation.reconciliation_timestamp = Some(now_ms());
 }
 
+/// A handled manual nonce goes into the reconciled spec, where upstream keeps it.
+fn mark_nonce_handled(status: &mut FlinkDeploymentStatus, update: NonceUpdate) {
+    let NonceUpdate::MarkHandled(nonce) = update else { return };
+    let Some(reconciliation) = status.reconciliation_status.as_mut() else { return };
+    let Some(mut record) = reconciliation.last_reconciled_spec.as_deref().and_then(ReconciledSpec::decode) else {
+        return;
+    };
+    if let Some(job) = record.spec.job.as_mut() {
+        job.savepoint_trigger_nonce = nonce;
+    }
+    reconciliation.last_reconciled_spec = Some(record.encode());
+}
+
 fn record_savepoint(info: &mut SavepointInfo, location: &str, trigger_type: SnapshotTriggerType) {
     let savepoint = Savepoint {
         time_stamp: Some(now_ms()),
@@ -470,6 +534,9 @@ fn step_name(step: &Step) -> &'static str {
         Step::RecordStopped { .. } => "record-stopped",
         Step::StopFailed { .. } => "stop-failed",
         Step::Cancel { .. } => "cancel",
+        Step::TriggerSavepoint { .. } => "trigger-savepoint",
+        Step::RecordSavepoint { .. } => "record-savepoint",
+        Step::SavepointFailed { .. } => "savepoint-failed",
         Step::FinishSuspend { .. } => "finish-suspend",
         Step::RecordSuspendedSpec { .. } => "record-suspended-spec",
         Step::Cleanup { .. } => "cleanup",

@@ -9,6 +9,11 @@ use crate::crd::{FlinkDeploymentSpec, FlinkJobState, JobState, UpgradeMode};
 use crate::runtime::{ClusterStatus, Restore};
 
 use super::reconciled::{DiffClass, ReconciledSpec, diff_class};
+use crate::crd::status::{CheckpointInfo, SavepointInfo};
+use crate::savepoints::trigger::{
+    SnapshotKind, TriggerConfig, TriggerInput, TriggerType, decide_trigger, last_periodic_trigger_ms,
+    next_periodic_check,
+};
 
 /// Where a resource is in its lifecycle, derived from its status alone (so it survives a crash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +116,12 @@ pub struct Facts<'a> {
     pub latest_snapshot: Option<String>,
     /// Whether to take a savepoint when the resource is deleted (`kubernetes.operator.job.savepoint-on-deletion`).
     pub savepoint_on_deletion: bool,
+    /// Manual and periodic snapshot settings of the resource.
+    pub trigger_config: TriggerConfig,
+    /// Now, epoch milliseconds.
+    pub now_ms: i64,
+    /// When the resource was created, epoch milliseconds (the start of the first periodic interval).
+    pub created_ms: i64,
     /// A fresh job id, in case one is needed.
     pub fresh_job_id: &'a str,
     /// A fresh trigger id, in case one is needed.
@@ -147,6 +158,23 @@ pub enum Step {
     },
     /// The stop failed: clear the trigger, keep the job running, report.
     StopFailed {
+        /// Why.
+        reason: String,
+    },
+    /// Record the trigger id (MANUAL or PERIODIC), then trigger a savepoint under it; the job keeps running.
+    TriggerSavepoint {
+        /// Trigger id; re-issuing with the same id is idempotent.
+        trigger_id: String,
+        /// Manual (nonce) or periodic (schedule).
+        trigger_type: TriggerType,
+    },
+    /// A manual or periodic savepoint completed: record it (history, nonce handled).
+    RecordSavepoint {
+        /// Where it is.
+        location: String,
+    },
+    /// A manual or periodic savepoint failed: clear the trigger and report.
+    SavepointFailed {
         /// Why.
         reason: String,
     },
@@ -345,9 +373,71 @@ fn decide_deploying(facts: &Facts<'_>, is_session: bool) -> Step {
     }
 }
 
+/// A manual or periodic savepoint in flight blocks everything else (as upstream's status-tracked triggers do).
+fn decide_savepoint_in_flight(facts: &Facts<'_>, trigger_id: &str, trigger_type: TriggerType) -> Step {
+    match &facts.stop {
+        StopFacts::Completed(location) => Step::RecordSavepoint { location: location.clone() },
+        StopFacts::Failed(reason) => Step::SavepointFailed { reason: reason.clone() },
+        StopFacts::InProgress => wait(PROGRESS_CHECK, "a savepoint is in progress"),
+        StopFacts::NotIssued if facts.job == JobFacts::State(FlinkJobState::Running) => {
+            Step::TriggerSavepoint { trigger_id: trigger_id.to_owned(), trigger_type }
+        }
+        StopFacts::NotIssued => {
+            Step::SavepointFailed { reason: "the job stopped before the savepoint was taken".into() }
+        }
+        StopFacts::Unknown => wait(PROGRESS_CHECK, "the cluster does not answer; waiting to finish the savepoint"),
+    }
+}
+
+/// A manual (nonce) or periodic (schedule) savepoint that is due now, and when to look again otherwise.
+fn due_savepoint(facts: &Facts<'_>, recorded: &ReconciledSpec) -> Result<TriggerType, Duration> {
+    let Some(job) = facts.desired.job.as_ref() else { return Err(RECONCILE_INTERVAL) };
+    let job_status = facts.status.job_status.clone().unwrap_or_default();
+    let savepoint_info = job_status.savepoint_info.unwrap_or_default();
+    let checkpoint_info = CheckpointInfo::default();
+    let input = TriggerInput {
+        job_spec: job,
+        savepoint_info: &savepoint_info,
+        checkpoint_info: &checkpoint_info,
+        handled_savepoint_nonce: recorded.spec.job.as_ref().and_then(|j| j.savepoint_trigger_nonce),
+        // Checkpoint triggers are not issued by this controller yet; treat the nonce as handled.
+        handled_checkpoint_nonce: job.checkpoint_trigger_nonce,
+        last_periodic_savepoint_ms: last_periodic_trigger_ms(
+            None,
+            savepoint_info.last_periodic_savepoint_timestamp,
+            facts.created_ms,
+        ),
+        last_periodic_checkpoint_ms: facts.now_ms,
+        job_running: facts.job == JobFacts::State(FlinkJobState::Running),
+    };
+    match decide_trigger(&input, &facts.trigger_config, facts.now_ms) {
+        Some(trigger) if trigger.kind == SnapshotKind::Savepoint => Ok(trigger.trigger_type),
+        _ => {
+            let next = next_periodic_check(&input, &facts.trigger_config)
+                .map(|at| Duration::from_millis(u64::try_from(at - facts.now_ms).unwrap_or(0)));
+            Err(next.map_or(RECONCILE_INTERVAL, |next| next.min(RECONCILE_INTERVAL)))
+        }
+    }
+}
+
 fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
     let Some(recorded) = reconciled(facts.status) else { return wait(PROGRESS_CHECK, "no reconciled spec recorded") };
+    let info = facts.status.job_status.as_ref().and_then(|j| j.savepoint_info.as_ref());
+    if let Some(SavepointInfo { trigger_id: Some(trigger_id), trigger_type, .. }) = info {
+        let trigger_type = if *trigger_type == Some(SnapshotTriggerType::Periodic) {
+            TriggerType::Periodic
+        } else {
+            TriggerType::Manual
+        };
+        return decide_savepoint_in_flight(facts, trigger_id, trigger_type);
+    }
     let class = diff_class(&recorded.spec, facts.desired);
+    if class == DiffClass::Ignore && facts.cluster == ClusterStatus::Ready && !is_session {
+        return match due_savepoint(facts, &recorded) {
+            Ok(trigger_type) => Step::TriggerSavepoint { trigger_id: facts.fresh_trigger_id.to_owned(), trigger_type },
+            Err(requeue_after) => wait(requeue_after, "up to date"),
+        };
+    }
     if class == DiffClass::Ignore {
         return match (&facts.cluster, facts.job) {
             (ClusterStatus::Missing | ClusterStatus::Failed { .. }, _)

@@ -73,7 +73,12 @@ pub async fn observe<R: Runtime>(runtime: &R, id: &ClusterId, status: &FlinkDepl
             Err(error) if error.is_not_found() => JobFacts::NotFound,
             Err(_) => JobFacts::Unknown,
         };
-        if let Phase::Stopping { trigger_id } = phase(status) {
+        // Any recorded savepoint trigger is polled: an upgrade's stop, or a manual or periodic savepoint.
+        let recorded_trigger = match phase(status) {
+            Phase::Stopping { trigger_id } => Some(trigger_id),
+            _ => status.job_status.as_ref().and_then(|j| j.savepoint_info.as_ref()).and_then(|s| s.trigger_id.clone()),
+        };
+        if let Some(trigger_id) = recorded_trigger {
             observation.stop = match client.savepoint_status(job_id, &trigger_id).await {
                 Ok(OperationState::InProgress) => StopFacts::InProgress,
                 Ok(OperationState::Completed(location)) => StopFacts::Completed(location),

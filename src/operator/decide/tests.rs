@@ -3,6 +3,7 @@
 use super::*;
 use crate::crd::status::{JobStatus, ReconciliationStatus, SavepointInfo};
 use crate::crd::{FlinkConfiguration, JobSpec};
+use crate::savepoints::trigger::{TriggerConfig, TriggerType};
 
 fn spec(mode: UpgradeMode, state: JobState, args: &[&str]) -> FlinkDeploymentSpec {
     FlinkDeploymentSpec {
@@ -63,6 +64,9 @@ fn facts<'a>(desired: &'a FlinkDeploymentSpec, status: &'a FlinkDeploymentStatus
         stop: StopFacts::Unknown,
         latest_snapshot: None,
         savepoint_on_deletion: false,
+        trigger_config: TriggerConfig::default(),
+        now_ms: 1_000_000,
+        created_ms: 0,
         fresh_job_id: "job-2",
         fresh_trigger_id: "trigger-2",
     }
@@ -344,4 +348,49 @@ fn deletion_with_savepoint_on_deletion_stops_first_then_cleans_up() {
     assert_eq!(decide(&facts), Step::Cleanup { savepoint: None });
     facts.savepoint_on_deletion = true;
     assert!(matches!(decide(&facts), Step::StopWithSavepoint { .. }));
+}
+
+#[test]
+fn a_new_savepoint_nonce_triggers_a_manual_savepoint_without_a_restart() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let mut desired = old.clone();
+    desired.job.as_mut().unwrap().savepoint_trigger_nonce = Some(1);
+    let status =
+        status(&old, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    assert_eq!(
+        decide(&facts(&desired, &status)),
+        Step::TriggerSavepoint { trigger_id: "trigger-2".into(), trigger_type: TriggerType::Manual }
+    );
+}
+
+#[test]
+fn a_manual_savepoint_in_flight_is_recorded_when_it_completes() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let mut status =
+        status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    status.job_status.as_mut().unwrap().savepoint_info = Some(SavepointInfo {
+        trigger_id: Some("t-9".into()),
+        trigger_type: Some(SnapshotTriggerType::Manual),
+        ..Default::default()
+    });
+    assert_eq!(phase(&status), Phase::Deployed);
+    let mut facts = facts(&desired, &status);
+    facts.stop = StopFacts::Completed("file:///sp-9".into());
+    assert_eq!(decide(&facts), Step::RecordSavepoint { location: "file:///sp-9".into() });
+    facts.stop = StopFacts::NotIssued;
+    assert_eq!(decide(&facts), Step::TriggerSavepoint { trigger_id: "t-9".into(), trigger_type: TriggerType::Manual });
+}
+
+#[test]
+fn a_due_periodic_savepoint_is_triggered_and_otherwise_the_next_one_is_waited_for() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let status =
+        status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    let mut facts = facts(&desired, &status);
+    facts.trigger_config.savepoint_schedule = crate::savepoints::parse_schedule("10s").unwrap();
+    facts.created_ms = facts.now_ms - 11_000;
+    assert!(matches!(decide(&facts), Step::TriggerSavepoint { trigger_type: TriggerType::Periodic, .. }));
+    facts.created_ms = facts.now_ms - 4_000;
+    let Step::Wait { requeue_after, .. } = decide(&facts) else { panic!() };
+    assert!(requeue_after <= Duration::from_secs(7), "{requeue_after:?}");
 }
