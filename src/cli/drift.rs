@@ -30,15 +30,9 @@ pub(super) enum DriftOutput {
 /// Arguments of `flinkops drift`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A Git URL, a local repository, or a plain directory (read as a working copy), selected as `run` does.
-    #[arg(long)]
-    repo: String,
-    /// Branch to compare (a Git repository is read through its branch; default: main).
-    #[arg(long)]
-    branch: Option<String>,
-    /// Only manifests under this directory of the repository.
-    #[arg(long)]
-    path: Option<String>,
+    /// Where the manifests come from.
+    #[command(flatten)]
+    source: super::source::SourceArgs,
     /// The state directory of `flinkops run --local` (its store is `<state-dir>/resources`).
     #[arg(long, default_value = ".flinkops/state")]
     state_dir: PathBuf,
@@ -97,15 +91,15 @@ fn drift(args: &Args) -> Result<(String, u8), Failure> {
             resources.display()
         )));
     }
-    let filter = source::manifest_filter(args.path.as_deref()).map_err(Failure::Arguments)?;
-    let mut git =
-        source::select(&args.repo, args.branch.as_deref(), filter, &args.state_dir).map_err(Failure::Arguments)?;
+    let filter = source::manifest_filter(args.source.path.as_deref()).map_err(Failure::Arguments)?;
+    let mut git = source::select(&args.source.repo, args.source.branch.as_deref(), filter, &args.state_dir)
+        .map_err(Failure::Arguments)?;
     if let SyncOutcome::Failed(error) = git.sync() {
         return Err(Failure::Git(error));
     }
     let Some(snapshot) = git.current() else {
         return Err(Failure::Git(GitError::Rejected {
-            revision: args.repo.clone(),
+            revision: args.source.repo.clone(),
             reason: "no revision was read".to_owned(),
         }));
     };

@@ -15,15 +15,9 @@ pub struct Args {
     /// Run Flink as local processes (the only mode in this build; Kubernetes comes with its own issue).
     #[arg(long)]
     local: bool,
-    /// A Git URL, a local repository, or a plain directory (followed as a working copy, edits included).
-    #[arg(long)]
-    repo: String,
-    /// Branch to follow (a Git repository is followed through its branch; default: main).
-    #[arg(long)]
-    branch: Option<String>,
-    /// Only manifests under this directory of the repository.
-    #[arg(long)]
-    path: Option<String>,
+    /// Where the manifests come from.
+    #[command(flatten)]
+    source: super::source::SourceArgs,
     /// Where resources, status, cluster logs and checkpoints live.
     #[arg(long, default_value = ".flinkops/state")]
     state_dir: PathBuf,
@@ -119,7 +113,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let filter = match super::source::manifest_filter(args.path.as_deref()) {
+        let filter = match super::source::manifest_filter(args.source.path.as_deref()) {
             Ok(filter) => filter,
             Err(error) => {
                 eprintln!("flinkops run: {error}");
@@ -128,10 +122,10 @@ pub(super) fn run(args: &Args) -> ExitCode {
         };
         let config = ManagerConfig { sync_interval: interval, stop_jobs_on_exit: args.stop_jobs_on_exit };
         let shutdown = shutdown_signal();
-        match super::source::select(&args.repo, args.branch.as_deref(), filter, &args.state_dir) {
+        match super::source::select(&args.source.repo, args.source.branch.as_deref(), filter, &args.state_dir) {
             Ok(source) => {
                 if source.is_worktree() {
-                    tracing::info!(directory = %args.repo, "following a working copy");
+                    tracing::info!(directory = %args.source.repo, "following a working copy");
                 }
                 run_local(store, runtime, source, config, shutdown).await;
             }

@@ -14,6 +14,20 @@ use crate::git::source::{
     GitSource, HostKeyPolicy, Reference, Snapshot, Source, SourceConfig, SourceStatus, SyncOutcome, Worktree,
 };
 
+/// Where the manifests come from, shared by `run` and `drift`.
+#[derive(clap::Args, Debug)]
+pub(super) struct SourceArgs {
+    /// A Git URL, a local repository, or a plain directory (read as a working copy, uncommitted edits included).
+    #[arg(long)]
+    pub(super) repo: String,
+    /// Branch to follow (a Git repository is read through its branch; default: main).
+    #[arg(long)]
+    pub(super) branch: Option<String>,
+    /// Only manifests under this directory of the repository.
+    #[arg(long)]
+    pub(super) path: Option<String>,
+}
+
 /// The files `run` and `drift` read: every YAML file, below `--path` when given.
 pub(super) fn manifest_filter(path: Option<&str>) -> Result<PathFilter, GitError> {
     let include = vec!["**/*.yaml".to_owned(), "**/*.yml".to_owned()];
