@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flinkops::git::poll::{self, PollSettings, Trigger};
 use flinkops::git::{Credentials, GitSource, HostKeyPolicy, PathFilter, Reference, Source, SourceConfig, SyncOutcome};
-use git_support::{WorkRepo, bare_remote, deployment};
+use git_support::{WorkRepo, bare_remote, deployment, remote_with_orders};
 
 fn config(url: &str, reference: Reference, cache: &Path, filter: PathFilter) -> SourceConfig {
     SourceConfig {
@@ -32,11 +32,7 @@ fn file_names(source: &GitSource) -> Vec<String> {
 
 #[test]
 fn branch_moves_are_followed_and_unchanged_remotes_fetch_nothing() {
-    let (_remote_dir, remote) = bare_remote();
-    let work = WorkRepo::new();
-    work.write("apps/orders.yaml", &deployment("orders", "flink:2.1", "savepoint", 2, ""));
-    let first = work.commit("first");
-    work.push(&remote);
+    let (_remote_dir, remote, work, first) = remote_with_orders();
     let cache = tempfile::tempdir().unwrap();
     let mut source = branch_source(&remote, cache.path());
     assert!(matches!(source.sync(), SyncOutcome::Updated { from: None, ref to } if *to == first.to_string()));
@@ -184,11 +180,7 @@ fn tags_commits_file_urls_and_globs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_poll_loop_syncs_on_a_trigger_and_stops_on_shutdown() {
-    let (_remote_dir, remote) = bare_remote();
-    let work = WorkRepo::new();
-    work.write("apps/orders.yaml", &deployment("orders", "flink:2.1", "savepoint", 2, ""));
-    work.commit("first");
-    work.push(&remote);
+    let (_remote_dir, remote, work, _) = remote_with_orders();
     let cache = tempfile::tempdir().unwrap();
     let source = branch_source(&remote, cache.path());
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use flinkops::git::poll::{self, PollSettings, Trigger};
 use flinkops::git::webhook::{self, WebhookConfig};
 use flinkops::git::{Credentials, GitSource, HostKeyPolicy, PathFilter, Reference, Secret, SourceConfig};
-use git_support::{WorkRepo, bare_remote, deployment, github_signature, post};
+use git_support::{deployment, github_signature, post, remote_with_orders};
 use tokio::sync::mpsc;
 
 const SECRET: &str = "webhook-secret-value";
@@ -93,11 +93,7 @@ async fn gitlab_tokens_and_unknown_senders() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_push_makes_the_source_fetch_at_once() {
-    let (_remote_dir, remote) = bare_remote();
-    let work = WorkRepo::new();
-    work.write("apps/orders.yaml", &deployment("orders", "flink:2.1", "savepoint", 2, ""));
-    work.commit("first");
-    work.push(&remote);
+    let (_remote_dir, remote, work, _) = remote_with_orders();
     let cache = tempfile::tempdir().unwrap();
     let source = GitSource::open(SourceConfig {
         url: remote.to_str().unwrap().to_owned(),

@@ -97,6 +97,17 @@ pub fn bare_remote() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// A bare remote whose `main` holds one commit ("first") with `apps/orders.yaml`, and the working repository that
+/// pushed it (for later commits); the temp dir keeps the remote alive.
+pub fn remote_with_orders() -> (tempfile::TempDir, PathBuf, WorkRepo, Oid) {
+    let (dir, remote) = bare_remote();
+    let work = WorkRepo::new();
+    work.write("apps/orders.yaml", &deployment("orders", "flink:2.1", "savepoint", 2, ""));
+    let first = work.commit("first");
+    work.push(&remote);
+    (dir, remote, work, first)
+}
+
 /// A valid FlinkDeployment with savepoint upgrades; `extra_config` lines go under flinkConfiguration.
 pub fn deployment(name: &str, image: &str, upgrade_mode: &str, parallelism: u32, extra_config: &str) -> String {
     format!(
