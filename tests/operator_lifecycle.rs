@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::flink::*;
 use flinkops::crd::status::{ResourceLifecycleState, SnapshotTriggerType};
 use flinkops::crd::{FlinkDeployment, FlinkJobState};
-use flinkops::flink::client::{FlinkClient, MetricAggregation};
+use flinkops::flink::client::FlinkClient;
 use flinkops::operator::controller::Controller;
 use flinkops::runtime::local::LocalRuntime;
 use flinkops::store::{LocalStore, Store};
@@ -59,7 +59,7 @@ impl Harness {
     async fn reconcile_until(&self, what: &str, done: impl Fn(&FlinkDeployment) -> bool) -> FlinkDeployment {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let requeue = self.controller.reconcile(NAMESPACE, NAME).await.expect("reconcile");
+            let requeue = self.controller.reconcile::<FlinkDeployment>(NAMESPACE, NAME).await.expect("reconcile");
             if let Some(resource) = self.get().await
                 && done(&resource)
             {
@@ -91,31 +91,7 @@ fn last_savepoint(resource: &FlinkDeployment) -> Option<String> {
 }
 
 fn client(work: &std::path::Path) -> FlinkClient {
-    let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(work.join(format!("clusters/{NAMESPACE}/{NAME}/cluster.json"))).unwrap())
-            .unwrap();
-    FlinkClient::new(record["rest_url"].as_str().unwrap()).unwrap()
-}
-
-async fn metric_max(client: &FlinkClient, job_id: &str, vertex: &str, name: &str) -> Option<f64> {
-    let metrics = client.vertex_metrics_aggregated(job_id, vertex, &[name], &[MetricAggregation::Max]).await.ok()?;
-    metrics.get(name)?.max
-}
-
-async fn restored_from(client: &FlinkClient, job_id: &str) -> Option<(bool, String)> {
-    let restored = client.checkpoint_statistics(job_id).await.ok()?.latest.restored?;
-    Some((restored.is_savepoint, restored.external_path?))
-}
-
-/// Keys whose state was found restored; the job counts a key when it first sees it after a (re)start, so the
-/// metric climbs until every key has had a record: wait for `expected`.
-async fn wait_restored_keys(client: &FlinkClient, job_id: &str, expected: f64) {
-    let details = client.job_details(job_id).await.unwrap();
-    let counter = details.vertices.iter().find(|v| v.name.contains("counter")).unwrap().id.clone();
-    eventually(&format!("restoredKeys = {expected}"), TIMEOUT, || async {
-        metric_sum(client, job_id, &counter, "counter.restoredKeys").await.filter(|v| *v == expected)
-    })
-    .await;
+    cluster_client(work, NAMESPACE, NAME)
 }
 
 /// The job has processed records for a while and restored nothing.
@@ -185,7 +161,7 @@ async fn application_lifecycle_on_real_flink() {
     let manual_savepoint = last_savepoint(&manual).expect("recorded");
     assert!(std::path::Path::new(manual_savepoint.trim_start_matches("file:")).exists(), "{manual_savepoint}");
     // Reconciling again does not take a second one for the same nonce.
-    harness.controller.reconcile(NAMESPACE, NAME).await.unwrap();
+    harness.controller.reconcile::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
     let again = harness.get().await.unwrap();
     assert_eq!(again.status.unwrap().job_status.unwrap().savepoint_info.unwrap().savepoint_history.len(), 1);
 
@@ -249,16 +225,12 @@ async fn application_lifecycle_on_real_flink() {
     assert_nothing_restored(&flink, &fifth_job).await;
 
     // ---- delete: the finalizer holds the object until the cluster is gone
-    let pids = std::fs::read_dir(work.0.join(format!("clusters/{NAMESPACE}/{NAME}/pids")))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse::<u32>().ok())
-        .collect();
+    let pids = cluster_pids(&work.0, NAMESPACE, NAME);
     store.delete::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while harness.get().await.is_some() {
         assert!(Instant::now() < deadline, "deletion did not finish");
-        harness.controller.reconcile(NAMESPACE, NAME).await.unwrap();
+        harness.controller.reconcile::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
     }
     assert_all_gone(&pids);
 }

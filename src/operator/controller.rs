@@ -11,9 +11,9 @@ use crate::crd::status::{
     FlinkDeploymentStatus, JobManagerDeploymentStatus, JobStatus, ReconciliationState, ReconciliationStatus, Savepoint,
     SavepointInfo, SnapshotTriggerType, TaskManagerInfo,
 };
-use crate::crd::{FlinkDeployment, FlinkJobState};
+use crate::crd::{FlinkDeployment, FlinkJobState, FlinkSessionJob, Kind};
 use crate::flink::client::{FlinkClient, SavepointTriggerRequest, StopWithSavepointRequest};
-use crate::runtime::{ClusterId, ClusterStatus, DeployIntent, Runtime, RuntimeError, cluster};
+use crate::runtime::{ClusterId, ClusterStatus, DeployIntent, Runtime, RuntimeError};
 use crate::savepoints::trigger::{
     NonceUpdate, TriggerConfig, record_completed, record_failed, record_savepoint_triggered,
 };
@@ -24,8 +24,7 @@ use super::observe::{Observation, observe};
 use super::reconciled::ReconciledSpec;
 use super::status::{conditions, lifecycle_state};
 
-/// The finalizer flinkops puts on every `FlinkDeployment` (upstream's name, so either operator can release it).
-pub const DEPLOYMENT_FINALIZER: &str = "flinkdeployments.flink.apache.org/finalizer";
+pub use super::managed::{DEPLOYMENT_FINALIZER, Managed, SESSION_JOB_FINALIZER};
 /// Field manager of the operator's own writes.
 pub const FIELD_MANAGER: &str = "flinkops";
 /// Steps one reconcile may take before it yields to other resources.
@@ -72,43 +71,53 @@ fn error_json(kind: &str, message: &str) -> String {
 }
 
 impl<S: Store, R: Runtime> Controller<S, R> {
-    /// Reconciles one `FlinkDeployment`; returns when to look again.
-    pub async fn reconcile(&self, namespace: &str, name: &str) -> Result<Duration, ReconcileError> {
-        let span = info_span!("reconcile", resource = %format!("FlinkDeployment/{namespace}/{name}"));
+    /// Reconciles one `FlinkDeployment` or `FlinkSessionJob`; returns when to look again.
+    pub async fn reconcile<K: Managed>(&self, namespace: &str, name: &str) -> Result<Duration, ReconcileError> {
+        let span = info_span!("reconcile", resource = %format!("{}/{namespace}/{name}", K::KIND));
         // Boxed: the state machine holds several deployments (pod templates included) and would be too big for a stack.
-        Box::pin(self.reconcile_inner(namespace, name).instrument(span)).await
+        Box::pin(self.reconcile_inner::<K>(namespace, name).instrument(span)).await
     }
 
-    async fn reconcile_inner(&self, namespace: &str, name: &str) -> Result<Duration, ReconcileError> {
+    async fn reconcile_inner<K: Managed>(&self, namespace: &str, name: &str) -> Result<Duration, ReconcileError> {
         for _ in 0..MAX_STEPS_PER_RECONCILE {
-            let Some(mut resource) = self.store.get::<FlinkDeployment>(namespace, name).await? else {
+            let Some(mut original) = self.store.get::<K>(namespace, name).await? else {
                 return Ok(Duration::MAX);
             };
-            let deleting = resource.metadata.deletion_timestamp.is_some();
+            let deleting = original.meta().deletion_timestamp.is_some();
             let has_finalizer =
-                resource.metadata.finalizers.as_ref().is_some_and(|f| f.iter().any(|f| f == DEPLOYMENT_FINALIZER));
+                original.meta().finalizers.as_ref().is_some_and(|f| f.iter().any(|f| f == K::FINALIZER));
             if !deleting && !has_finalizer {
-                resource = self.store.add_finalizer::<FlinkDeployment>(namespace, name, DEPLOYMENT_FINALIZER).await?;
+                original = self.store.add_finalizer::<K>(namespace, name, K::FINALIZER).await?;
             }
             if deleting && !has_finalizer {
                 return Ok(Duration::MAX);
             }
+            let mut resource = original.view();
             let id = ClusterId::of(&resource);
             let status = resource.status.clone().unwrap_or_default();
             let observation = Box::pin(observe(&self.runtime, &id, &status)).await;
-            resource = Box::pin(self.record_observation(resource, &observation, None)).await?;
+            resource = Box::pin(self.record_observation::<K>(resource, &observation, None)).await?;
 
             // A spec that fails validation is never acted on; the last valid one keeps being enforced.
-            let findings = crate::validation::rules::deployment(&resource);
+            let session_cluster = match original.session_cluster() {
+                Some(cluster) => self.store.get::<FlinkDeployment>(namespace, cluster).await?,
+                None => None,
+            };
+            let findings = original.findings(&crate::validation::Context::with_deployments(session_cluster.iter()));
             if let Some(error) = findings.iter().find(|f| f.severity == crate::validation::Severity::Error) {
                 let message = format!("{}: {}", error.path, error.message);
                 warn!(%message, "the spec does not validate; not acting on it");
                 let mut status = resource.status.clone().unwrap_or_default();
                 status.error = Some(error_json("ValidationError", &message));
                 resource.status = Some(status);
-                Box::pin(self.write_status(resource, Some(&message))).await?;
+                Box::pin(self.write_status::<K>(resource, Some(&message))).await?;
                 return Ok(Duration::from_secs(30));
             }
+            let blocking_session_jobs = if deleting && K::KIND == Kind::FlinkDeployment && resource.spec.job.is_none() {
+                self.session_jobs_of(namespace, name).await?
+            } else {
+                Vec::new()
+            };
 
             let status = resource.status.clone().unwrap_or_default();
             let job_id = fresh_id();
@@ -135,6 +144,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 created_ms: resource.metadata.creation_timestamp.as_ref().map_or_else(now_ms, |t| t.0.as_millisecond()),
                 fresh_job_id: &job_id,
                 fresh_trigger_id: &trigger_id,
+                blocking_session_jobs: &blocking_session_jobs,
             };
             let step = decide(&facts);
             match step {
@@ -144,7 +154,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 }
                 step => {
                     info!(step = step_name(&step), "acting");
-                    if let Some(requeue) = Box::pin(self.act(resource, &observation, step)).await? {
+                    if let Some(requeue) = Box::pin(self.act(&original, resource, &observation, step)).await? {
                         return Ok(requeue);
                     }
                 }
@@ -153,8 +163,21 @@ impl<S: Store, R: Runtime> Controller<S, R> {
         Ok(Duration::ZERO)
     }
 
+    /// The session jobs (names) that still run on the session cluster `namespace/name`.
+    async fn session_jobs_of(&self, namespace: &str, name: &str) -> Result<Vec<String>, ReconcileError> {
+        let jobs = self.store.list::<FlinkSessionJob>().await?;
+        Ok(jobs
+            .into_iter()
+            .filter(|job| {
+                crate::validation::namespace_of(&job.metadata) == namespace
+                    && job.spec.deployment_name.as_deref() == Some(name)
+            })
+            .filter_map(|job| job.metadata.name)
+            .collect())
+    }
+
     /// Writes what was observed (job state, JobManager status, lifecycle, conditions) when it changed.
-    async fn record_observation(
+    async fn record_observation<K: Managed>(
         &self,
         mut resource: FlinkDeployment,
         observation: &Observation,
@@ -214,11 +237,11 @@ impl<S: Store, R: Runtime> Controller<S, R> {
         if resource.status == before && stalled.is_none() {
             return Ok(resource);
         }
-        self.write_status(resource, stalled).await
+        self.write_status::<K>(resource, stalled).await
     }
 
     /// Derives lifecycle and conditions, then writes the status (retrying once on a stale resourceVersion).
-    async fn write_status(
+    async fn write_status<K: Managed>(
         &self,
         mut resource: FlinkDeployment,
         stalled: Option<&str>,
@@ -230,25 +253,27 @@ impl<S: Store, R: Runtime> Controller<S, R> {
         status.lifecycle_state = Some(lifecycle_state(&status, deleting));
         status.conditions = conditions(&status, is_session, generation, stalled, &now_time());
         resource.status = Some(status);
-        match self.store.update_status(&resource).await {
-            Ok(written) => Ok(written),
+        let object = K::from_view(resource);
+        match self.store.update_status(&object).await {
+            Ok(written) => Ok(written.view()),
             Err(StoreError::Conflict { .. }) => {
                 // Only flinkops writes status; a conflict means our copy is stale: write onto the fresh object.
-                let namespace = resource.metadata.namespace.clone().unwrap_or_default();
-                let name = resource.metadata.name.clone().unwrap_or_default();
-                let Some(mut fresh) = self.store.get::<FlinkDeployment>(&namespace, &name).await? else {
-                    return Ok(resource);
+                let namespace = object.meta().namespace.clone().unwrap_or_default();
+                let name = object.meta().name.clone().unwrap_or_default();
+                let Some(mut fresh) = self.store.get::<K>(&namespace, &name).await? else {
+                    return Ok(object.view());
                 };
-                fresh.status = resource.status;
-                Ok(self.store.update_status(&fresh).await?)
+                *fresh.status_mut() = object.status().cloned();
+                Ok(self.store.update_status(&fresh).await?.view())
             }
             Err(error) => Err(error.into()),
         }
     }
 
     /// Persists, then performs one step. Returns a requeue delay when the reconcile should stop here.
-    async fn act(
+    async fn act<K: Managed>(
         &self,
+        original: &K,
         mut resource: FlinkDeployment,
         observation: &Observation,
         step: Step,
@@ -271,13 +296,11 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                     }
                 }
                 resource.status = Some(status);
-                let resource = self.write_status(resource, None).await?;
-                let mut deployed = resource.clone();
-                deployed.spec = target.spec.clone();
+                let resource = self.write_status::<K>(resource, None).await?;
                 let intent = DeployIntent { job_id: Some(job_id), restore };
-                let spec = match cluster::build(&deployed, &intent) {
+                let spec = match original.cluster_spec(&target.spec, &intent) {
                     Ok(spec) => spec,
-                    Err(error) => return self.fail(resource, &error.to_string(), true).await,
+                    Err(error) => return self.fail::<K>(resource, &error.to_string(), true).await,
                 };
                 match self.runtime.deploy(&spec).await {
                     Ok(observed) => {
@@ -292,13 +315,13 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                         status.error = None;
                         let mut resource = resource;
                         resource.status = Some(status);
-                        self.write_status(resource, None).await?;
+                        self.write_status::<K>(resource, None).await?;
                         info!(cluster = %id, "deployed");
                         Ok(None)
                     }
                     Err(error) => {
                         let terminal = matches!(error, RuntimeError::BadInput { .. });
-                        self.fail(resource, &error.to_string(), terminal).await
+                        self.fail::<K>(resource, &error.to_string(), terminal).await
                     }
                 }
             }
@@ -307,7 +330,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                     reconciliation.state = Some(ReconciliationState::Deployed);
                 }
                 resource.status = Some(status);
-                self.write_status(resource, None).await?;
+                self.write_status::<K>(resource, None).await?;
                 Ok(None)
             }
             Step::StopWithSavepoint { trigger_id } => {
@@ -320,7 +343,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 info.trigger_timestamp = Some(now_ms());
                 let job_id = job_status.job_id.clone().unwrap_or_default();
                 resource.status = Some(status);
-                let resource = self.write_status(resource, None).await?;
+                let resource = self.write_status::<K>(resource, None).await?;
                 let Some(client) = &observation.client else { return Ok(Some(Duration::from_secs(2))) };
                 let request =
                     StopWithSavepointRequest { trigger_id: Some(trigger_id), drain: false, ..Default::default() };
@@ -351,7 +374,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                     info!(savepoint = %location, "savepoint taken");
                 }
                 resource.status = Some(status);
-                self.write_status(resource, None).await?;
+                self.write_status::<K>(resource, None).await?;
                 Ok(None)
             }
             Step::StopFailed { reason } => {
@@ -367,7 +390,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 }
                 status.error = Some(error_json("SavepointError", &reason));
                 resource.status = Some(status);
-                self.write_status(resource, None).await?;
+                self.write_status::<K>(resource, None).await?;
                 Ok(Some(Duration::from_secs(30)))
             }
             Step::TriggerSavepoint { trigger_id, trigger_type } => {
@@ -377,7 +400,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 let format = crate::crd::status::SavepointFormatType::Canonical;
                 record_savepoint_triggered(info, trigger_id.clone(), trigger_type, format, now_ms());
                 resource.status = Some(status);
-                self.write_status(resource, None).await?;
+                self.write_status::<K>(resource, None).await?;
                 info!(?trigger_type, "savepoint triggered");
                 if let Some(client) = &observation.client {
                     let request = SavepointTriggerRequest { trigger_id: Some(trigger_id), ..Default::default() };
@@ -397,7 +420,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 mark_nonce_handled(&mut status, update);
                 info!(savepoint = %location, ?trigger_type, "savepoint taken");
                 resource.status = Some(status);
-                self.write_status(resource, None).await?;
+                self.write_status::<K>(resource, None).await?;
                 Ok(None)
             }
             Step::SavepointFailed { reason } => {
@@ -411,14 +434,14 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 mark_nonce_handled(&mut status, update);
                 status.error = Some(error_json("SavepointError", &reason));
                 resource.status = Some(status);
-                self.write_status(resource, None).await?;
+                self.write_status::<K>(resource, None).await?;
                 Ok(Some(Duration::from_secs(5)))
             }
             Step::Cancel { target } => {
                 record_reconciled(&mut status, &target, ReconciliationState::Upgrading);
                 let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone()).unwrap_or_default();
                 resource.status = Some(status);
-                self.write_status(resource, None).await?;
+                self.write_status::<K>(resource, None).await?;
                 if let Some(client) = &observation.client
                     && let Err(error) = client.cancel_job(&job_id).await
                     && !error.is_not_found()
@@ -429,7 +452,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
             }
             Step::FinishSuspend { target } => {
                 if let Err(error) = self.runtime.delete(&id).await {
-                    return self.fail(resource, &error.to_string(), false).await;
+                    return self.fail::<K>(resource, &error.to_string(), false).await;
                 }
                 record_reconciled(&mut status, &target, ReconciliationState::Deployed);
                 if let Some(reconciliation) = status.reconciliation_status.as_mut() {
@@ -438,7 +461,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 status.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Missing);
                 status.observed_generation = Some(generation);
                 resource.status = Some(status);
-                self.write_status(resource, None).await?;
+                self.write_status::<K>(resource, None).await?;
                 info!(cluster = %id, "suspended");
                 Ok(None)
             }
@@ -449,7 +472,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 }
                 status.observed_generation = Some(generation);
                 resource.status = Some(status);
-                self.write_status(resource, None).await?;
+                self.write_status::<K>(resource, None).await?;
                 Ok(None)
             }
             Step::Cleanup { savepoint } => {
@@ -461,23 +484,33 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                     record_savepoint(info, &location, SnapshotTriggerType::Upgrade);
                     job_status.upgrade_savepoint_path = Some(location);
                     resource.status = Some(status);
-                    resource = self.write_status(resource, None).await?;
+                    resource = self.write_status::<K>(resource, None).await?;
                 }
                 if let Err(error) = self.runtime.delete(&id).await {
-                    return self.fail(resource, &error.to_string(), false).await;
+                    return self.fail::<K>(resource, &error.to_string(), false).await;
                 }
                 let namespace = resource.metadata.namespace.clone().unwrap_or_default();
                 let name = resource.metadata.name.clone().unwrap_or_default();
-                self.store.remove_finalizer::<FlinkDeployment>(&namespace, &name, DEPLOYMENT_FINALIZER).await?;
+                self.store.remove_finalizer::<K>(&namespace, &name, K::FINALIZER).await?;
                 info!(cluster = %id, "deleted");
                 Ok(Some(Duration::MAX))
+            }
+            Step::Blocked { reason } => {
+                let error = error_json("Blocked", &reason);
+                if status.error.as_deref() != Some(error.as_str()) {
+                    warn!(%reason, "blocked");
+                    status.error = Some(error);
+                    resource.status = Some(status);
+                    self.write_status::<K>(resource, None).await?;
+                }
+                Ok(Some(Duration::from_secs(2)))
             }
             Step::Wait { requeue_after, .. } => Ok(Some(requeue_after)),
         }
     }
 
     /// Records an error; a terminal one (bad input) also marks the resource Stalled.
-    async fn fail(
+    async fn fail<K: Managed>(
         &self,
         mut resource: FlinkDeployment,
         message: &str,
@@ -487,7 +520,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
         let mut status = resource.status.clone().unwrap_or_default();
         status.error = Some(error_json(if terminal { "DeploymentFailedException" } else { "TransientError" }, message));
         resource.status = Some(status);
-        self.write_status(resource, terminal.then_some(message)).await?;
+        self.write_status::<K>(resource, terminal.then_some(message)).await?;
         Ok(Some(if terminal { Duration::from_secs(60) } else { Duration::from_secs(5) }))
     }
 }
@@ -540,6 +573,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::FinishSuspend { .. } => "finish-suspend",
         Step::RecordSuspendedSpec { .. } => "record-suspended-spec",
         Step::Cleanup { .. } => "cleanup",
+        Step::Blocked { .. } => "blocked",
         Step::Wait { .. } => "wait",
     }
 }

@@ -126,6 +126,8 @@ pub struct Facts<'a> {
     pub fresh_job_id: &'a str,
     /// A fresh trigger id, in case one is needed.
     pub fresh_trigger_id: &'a str,
+    /// Session jobs that still reference this (session) cluster; its deletion waits for them.
+    pub blocking_session_jobs: &'a [String],
 }
 
 /// What the controller does next. Each step's `act` persists its intent before any destructive IO.
@@ -198,6 +200,11 @@ pub enum Step {
         /// Savepoint taken before deletion.
         savepoint: Option<String>,
     },
+    /// Something outside this resource must change first (report it, look again later).
+    Blocked {
+        /// What is in the way, for status and logs.
+        reason: String,
+    },
     /// Nothing to do now; look again after this long.
     Wait {
         /// When to look again.
@@ -222,6 +229,18 @@ fn reconciled(status: &FlinkDeploymentStatus) -> Option<ReconciledSpec> {
 
 fn upgrade_savepoint_path(status: &FlinkDeploymentStatus) -> Option<String> {
     status.job_status.as_ref()?.upgrade_savepoint_path.clone().filter(|p| !p.is_empty())
+}
+
+/// The newest savepoint recorded in status: the last one taken, else the restore point of the running job.
+fn last_recorded_snapshot(status: &FlinkDeploymentStatus) -> Option<String> {
+    let job_status = status.job_status.as_ref()?;
+    let last_savepoint = job_status.savepoint_info.as_ref().and_then(|i| i.last_savepoint.as_ref());
+    last_savepoint.and_then(|s| s.location.clone()).filter(|p| !p.is_empty()).or_else(|| upgrade_savepoint_path(status))
+}
+
+/// Whether the job ran to its end (a bounded job): nothing to recover then.
+fn recorded_finished(status: &FlinkDeploymentStatus) -> bool {
+    status.job_status.as_ref().and_then(|j| j.state) == Some(FlinkJobState::Finished)
 }
 
 fn recorded_job_id(status: &FlinkDeploymentStatus) -> Option<String> {
@@ -446,6 +465,12 @@ fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
                 // JobManager deployment recovery: what is lost is recreated from the recorded spec.
                 Step::Deploy { target: Box::new(recorded), job_id: facts.fresh_job_id.to_owned(), restore: None }
             }
+            (ClusterStatus::Missing, _) if !recorded_finished(facts.status) => {
+                // The cluster (or, for a session job, its submission) is gone with its job. Without HA metadata
+                // the newest savepoint recorded in status is where its state is: recover from it.
+                let restore = last_recorded_snapshot(facts.status).map(|path| restore_point(facts, path));
+                Step::Deploy { target: Box::new(recorded), job_id: facts.fresh_job_id.to_owned(), restore }
+            }
             (ClusterStatus::Failed { reason }, _) => wait(RECONCILE_INTERVAL, format!("the cluster failed: {reason}")),
             _ => wait(RECONCILE_INTERVAL, "up to date"),
         };
@@ -525,6 +550,14 @@ fn decide_stopping(facts: &Facts<'_>, trigger_id: &str) -> Step {
 }
 
 fn decide_deletion(facts: &Facts<'_>, phase: &Phase) -> Step {
+    if !facts.blocking_session_jobs.is_empty() {
+        return Step::Blocked {
+            reason: format!(
+                "the session cluster still runs session jobs ({}); delete them first",
+                facts.blocking_session_jobs.join(", ")
+            ),
+        };
+    }
     let running = facts.job == JobFacts::State(FlinkJobState::Running);
     match phase {
         Phase::Stopping { trigger_id } => match &facts.stop {

@@ -1,6 +1,8 @@
 //! The manager: the whole loop on one machine. It follows the Git source, loads and validates manifests, applies
-//! the valid ones to the store, and runs one reconcile task per resource. Store writes and timers wake the
-//! tasks. On shutdown the clusters keep running (a restarted flinkops adopts them), unless asked to stop them.
+//! the valid ones to the store (and deletes what left Git), and runs one reconcile task per resource, with the
+//! cluster runtime for `FlinkDeployment`s and the session-job runtime for `FlinkSessionJob`s. Store writes and
+//! timers wake the tasks. On shutdown the clusters keep running (a restarted flinkops adopts them), unless asked to
+//! stop them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,14 +12,48 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::crd::{FlinkDeployment, Kind};
+use crate::crd::{FlinkDeployment, FlinkSessionJob, Kind};
 use crate::git::source::{Source, SyncOutcome};
 use crate::manifests::load::load_texts;
+use crate::runtime::SessionJobRuntime;
 use crate::runtime::local::LocalRuntime;
-use crate::store::{ObjectRef, Store};
+use crate::store::{ObjectRef, Store, StoredResource};
 use crate::validation::{Resource, Severity};
 
-use super::controller::{Controller, FIELD_MANAGER};
+use super::controller::{Controller, FIELD_MANAGER, ReconcileError};
+
+/// The controllers of both kinds, over one store and one cluster runtime.
+struct Controllers<S> {
+    deployments: Controller<S, Arc<LocalRuntime>>,
+    session_jobs: Controller<S, SessionJobRuntime<LocalRuntime>>,
+}
+
+impl<S: Store> Controllers<S> {
+    async fn reconcile(&self, object: &ObjectRef) -> Result<Duration, ReconcileError> {
+        match object.kind {
+            Kind::FlinkDeployment => {
+                self.deployments.reconcile::<FlinkDeployment>(&object.namespace, &object.name).await
+            }
+            Kind::FlinkSessionJob => {
+                self.session_jobs.reconcile::<FlinkSessionJob>(&object.namespace, &object.name).await
+            }
+        }
+    }
+}
+
+/// Every stored object of both kinds.
+async fn stored_objects<S: Store>(store: &S) -> Vec<ObjectRef> {
+    let mut objects = Vec::new();
+    match store.list::<FlinkDeployment>().await {
+        Ok(all) => objects.extend(all.iter().map(StoredResource::store_ref)),
+        Err(error) => error!(%error, "cannot list the stored FlinkDeployments"),
+    }
+    match store.list::<FlinkSessionJob>().await {
+        Ok(all) => objects.extend(all.iter().map(StoredResource::store_ref)),
+        Err(error) => error!(%error, "cannot list the stored FlinkSessionJobs"),
+    }
+    objects
+}
 
 /// Settings of the manager loop.
 pub struct ManagerConfig {
@@ -35,7 +71,13 @@ pub async fn run_local<S: Store, Src: Source>(
     config: ManagerConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let controller = Arc::new(Controller { store: store.clone(), runtime });
+    let runtime = Arc::new(runtime);
+    let session_runtime = SessionJobRuntime::new(runtime.clone(), runtime.state_dir())
+        .with_image_root(runtime.image_root().map(std::path::Path::to_path_buf));
+    let controller = Arc::new(Controllers {
+        deployments: Controller { store: store.clone(), runtime: runtime.clone() },
+        session_jobs: Controller { store: store.clone(), runtime: session_runtime },
+    });
     let mut tasks: HashMap<ObjectRef, (Arc<Notify>, JoinHandle<()>)> = HashMap::new();
     let mut events = store.watch();
     tokio::pin!(shutdown);
@@ -43,13 +85,8 @@ pub async fn run_local<S: Store, Src: Source>(
     sync_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     // Resources already in the store (a restart) are reconciled at once; their clusters are adopted.
-    match store.list::<FlinkDeployment>().await {
-        Ok(existing) => {
-            for deployment in existing {
-                ensure_task(&mut tasks, &controller, ObjectRef::of(&deployment));
-            }
-        }
-        Err(error) => error!(%error, "cannot list the stored resources"),
+    for object in stored_objects(&store).await {
+        ensure_task(&mut tasks, &controller, object);
     }
 
     loop {
@@ -78,19 +115,14 @@ pub async fn run_local<S: Store, Src: Source>(
             event = events.recv() => match event {
                 // Status and finalizer writes (the controllers' own) do not wake anyone.
                 Ok(event) if !event.generation_changed => {}
-                Ok(event) if event.kind == Kind::FlinkDeployment => {
+                Ok(event) => {
                     let (notify, _) = ensure_task(&mut tasks, &controller, event.object());
                     notify.notify_one();
                 }
-                Ok(event) => {
-                    tracing::debug!(object = %event.object(), "no controller for this kind yet");
-                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    if let Ok(all) = store.list::<FlinkDeployment>().await {
-                        for deployment in all {
-                            let (notify, _) = ensure_task(&mut tasks, &controller, ObjectRef::of(&deployment));
-                            notify.notify_one();
-                        }
+                    for object in stored_objects(&store).await {
+                        let (notify, _) = ensure_task(&mut tasks, &controller, object);
+                        notify.notify_one();
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
@@ -104,16 +136,16 @@ pub async fn run_local<S: Store, Src: Source>(
     }
     if config.stop_jobs_on_exit {
         info!("stopping every Flink cluster (--stop-jobs-on-exit)");
-        controller.runtime.stop_all().await;
+        runtime.stop_all().await;
     } else {
         info!("leaving the Flink clusters running; the next flinkops adopts them");
-        controller.runtime.detach_all().await;
+        runtime.detach_all().await;
     }
 }
 
 fn ensure_task<'t, S: Store>(
     tasks: &'t mut HashMap<ObjectRef, (Arc<Notify>, JoinHandle<()>)>,
-    controller: &Arc<Controller<S, LocalRuntime>>,
+    controller: &Arc<Controllers<S>>,
     object: ObjectRef,
 ) -> &'t (Arc<Notify>, JoinHandle<()>) {
     tasks.entry(object.clone()).or_insert_with(|| {
@@ -123,7 +155,7 @@ fn ensure_task<'t, S: Store>(
         let handle = tokio::spawn(async move {
             let mut backoff = Duration::from_secs(1);
             loop {
-                let requeue = match controller.reconcile(&object.namespace, &object.name).await {
+                let requeue = match controller.reconcile(&object).await {
                     Ok(requeue) => {
                         backoff = Duration::from_secs(1);
                         requeue
@@ -151,7 +183,9 @@ fn ensure_task<'t, S: Store>(
 }
 
 /// Loads, validates and applies one revision: valid resources are applied, invalid ones are reported with file,
-/// line and field and left as they were.
+/// line and field and left as they were, and stored resources that are no longer in Git are deleted (their
+/// controllers stop their jobs). A revision with errors deletes nothing: a file that does not parse would
+/// otherwise look like the deletion of everything in it.
 pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], revision: &str) {
     let set = load_texts(files.iter().map(|(path, bytes)| (path.clone(), Ok(bytes.clone()))));
     for problem in &set.problems {
@@ -187,4 +221,23 @@ pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], re
         errors = set.error_count(),
         "revision applied (invalid manifests were left as they were)"
     );
+    if set.error_count() > 0 {
+        warn!(revision, "the revision has errors; nothing is deleted until they are fixed");
+        return;
+    }
+    let in_git: std::collections::HashSet<ObjectRef> =
+        set.manifests.iter().map(|m| ObjectRef::new(m.kind, m.namespace.clone(), m.name.clone())).collect();
+    for object in stored_objects(store).await {
+        if in_git.contains(&object) {
+            continue;
+        }
+        let deleted = match object.kind {
+            Kind::FlinkDeployment => store.delete::<FlinkDeployment>(&object.namespace, &object.name).await.map(|_| ()),
+            Kind::FlinkSessionJob => store.delete::<FlinkSessionJob>(&object.namespace, &object.name).await.map(|_| ()),
+        };
+        match deleted {
+            Ok(()) => info!(resource = %object, revision, "removed from Git; deleting"),
+            Err(error) => error!(resource = %object, %error, "delete failed"),
+        }
+    }
 }

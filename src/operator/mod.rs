@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod decide;
 pub mod health;
+pub mod managed;
 pub mod manager;
 pub mod observe;
 pub mod reconciled;

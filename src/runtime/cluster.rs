@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::crd::{FlinkDeployment, FlinkVersion};
+use crate::crd::{FlinkDeployment, FlinkSessionJob, FlinkVersion};
 use crate::flink::config_render;
 
 /// A cluster's identity: the namespace and name of its `FlinkDeployment`.
@@ -75,6 +75,10 @@ pub struct ClusterSpec {
     pub job: Option<ApplicationJob>,
     /// Log configuration files by name.
     pub log_configuration: BTreeMap<String, String>,
+    /// For a session job: the session cluster (same namespace) the job is submitted to; `flink_config` then holds
+    /// only the job's own options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_cluster: Option<String>,
 }
 
 /// The operator's decisions that go into a deployment besides the spec.
@@ -95,6 +99,9 @@ pub enum BuildError {
     /// An application cluster without a job id from the operator.
     #[error("{0}: no job id was fixed before deploying")]
     MissingJobId(ClusterId),
+    /// A session job without a job, or without the session cluster to run on.
+    #[error("{0}: spec.deploymentName and spec.job are required to submit a session job")]
+    MissingSessionTarget(ClusterId),
 }
 
 /// Builds the cluster description of a deployment.
@@ -120,6 +127,40 @@ pub fn build(deployment: &FlinkDeployment, intent: &DeployIntent) -> Result<Clus
         taskmanagers,
         job,
         log_configuration: spec.log_configuration.clone().unwrap_or_default(),
+        session_cluster: None,
+        id,
+    })
+}
+
+/// Builds the submission of a session job: the job, its own Flink options (parallelism included) and the session
+/// cluster it runs on.
+pub fn build_session_job(session_job: &FlinkSessionJob, intent: &DeployIntent) -> Result<ClusterSpec, BuildError> {
+    let id = ClusterId {
+        namespace: crate::validation::namespace_of(&session_job.metadata),
+        name: session_job.metadata.name.clone().unwrap_or_default(),
+    };
+    let spec = &session_job.spec;
+    let (Some(session_cluster), Some(job)) = (spec.deployment_name.clone().filter(|d| !d.is_empty()), &spec.job) else {
+        return Err(BuildError::MissingSessionTarget(id));
+    };
+    let mut flink_config = spec.flink_config();
+    if let Some(parallelism) = job.parallelism.filter(|p| *p > 0) {
+        flink_config.insert("parallelism.default".to_owned(), parallelism.to_string());
+    }
+    Ok(ClusterSpec {
+        generation: session_job.metadata.generation.unwrap_or(0),
+        flink_version: None,
+        flink_config,
+        taskmanagers: 0,
+        job: Some(ApplicationJob {
+            jar_uri: job.jar_uri.clone().filter(|j| !j.is_empty()).ok_or_else(|| BuildError::MissingJar(id.clone()))?,
+            entry_class: job.entry_class.clone(),
+            args: job.args.clone().unwrap_or_default(),
+            job_id: intent.job_id.clone().ok_or_else(|| BuildError::MissingJobId(id.clone()))?,
+            restore: intent.restore.clone(),
+        }),
+        log_configuration: BTreeMap::new(),
+        session_cluster: Some(session_cluster),
         id,
     })
 }

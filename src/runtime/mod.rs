@@ -4,10 +4,13 @@
 
 pub mod cluster;
 pub mod local;
+pub mod session_jobs;
 
 use std::future::Future;
+use std::sync::Arc;
 
 pub use cluster::{ApplicationJob, ClusterId, ClusterSpec, DeployIntent, Restore};
+pub use session_jobs::SessionJobRuntime;
 
 /// What a runtime knows about a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,4 +96,19 @@ pub trait Runtime: Send + Sync {
     fn observe(&self, id: &ClusterId) -> impl Future<Output = Result<ClusterObservation, RuntimeError>> + Send;
     /// Stops and removes the cluster.
     fn delete(&self, id: &ClusterId) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+}
+
+/// A shared runtime is a runtime: the session-job runtime and the manager share the cluster runtime.
+impl<R: Runtime> Runtime for Arc<R> {
+    fn deploy(&self, spec: &ClusterSpec) -> impl Future<Output = Result<ClusterObservation, RuntimeError>> + Send {
+        R::deploy(self, spec)
+    }
+
+    fn observe(&self, id: &ClusterId) -> impl Future<Output = Result<ClusterObservation, RuntimeError>> + Send {
+        R::observe(self, id)
+    }
+
+    fn delete(&self, id: &ClusterId) -> impl Future<Output = Result<(), RuntimeError>> + Send {
+        R::delete(self, id)
+    }
 }

@@ -135,3 +135,45 @@ pub fn assert_all_gone(pids: &BTreeSet<u32>) {
     let alive: Vec<_> = pids.iter().filter(|p| process_alive(**p)).collect();
     assert!(alive.is_empty(), "java processes still alive: {alive:?}");
 }
+
+pub async fn metric_max(client: &FlinkClient, job_id: &str, vertex: &str, name: &str) -> Option<f64> {
+    let metrics = client.vertex_metrics_aggregated(job_id, vertex, &[name], &[MetricAggregation::Max]).await.ok()?;
+    metrics.get(name)?.max
+}
+
+pub async fn restored_from(client: &FlinkClient, job_id: &str) -> Option<(bool, String)> {
+    let restored = client.checkpoint_statistics(job_id).await.ok()?.latest.restored?;
+    Some((restored.is_savepoint, restored.external_path?))
+}
+
+/// Keys whose state was found restored; the job counts a key when it first sees it after a (re)start, so the
+/// metric climbs until every key has had a record: wait for `expected`.
+pub async fn wait_restored_keys(client: &FlinkClient, job_id: &str, expected: f64) {
+    let details = client.job_details(job_id).await.unwrap();
+    let counter = details.vertices.iter().find(|v| v.name.contains("counter")).unwrap().id.clone();
+    eventually(&format!("restoredKeys = {expected}"), TIMEOUT, || async {
+        metric_sum(client, job_id, &counter, "counter.restoredKeys").await.filter(|v| *v == expected)
+    })
+    .await;
+}
+
+/// A REST client for the local cluster `namespace/name` under `state_dir`, from its `cluster.json` record.
+pub fn cluster_client(state_dir: &Path, namespace: &str, name: &str) -> FlinkClient {
+    let record = state_dir.join(format!("clusters/{namespace}/{name}/cluster.json"));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap_or_else(|e| panic!("{}: {e}", record.display())))
+            .unwrap();
+    FlinkClient::new(record["rest_url"].as_str().unwrap()).unwrap()
+}
+
+/// Pids of the processes of the local cluster `namespace/name` under `state_dir`.
+pub fn cluster_pids(state_dir: &Path, namespace: &str, name: &str) -> BTreeSet<u32> {
+    std::fs::read_dir(state_dir.join(format!("clusters/{namespace}/{name}/pids")))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse::<u32>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}

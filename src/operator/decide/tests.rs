@@ -69,6 +69,7 @@ fn facts<'a>(desired: &'a FlinkDeploymentSpec, status: &'a FlinkDeploymentStatus
         created_ms: 0,
         fresh_job_id: "job-2",
         fresh_trigger_id: "trigger-2",
+        blocking_session_jobs: &[],
     }
 }
 
@@ -393,4 +394,52 @@ fn a_due_periodic_savepoint_is_triggered_and_otherwise_the_next_one_is_waited_fo
     facts.created_ms = facts.now_ms - 4_000;
     let Step::Wait { requeue_after, .. } = decide(&facts) else { panic!() };
     assert!(requeue_after <= Duration::from_secs(7), "{requeue_after:?}");
+}
+
+#[test]
+fn a_session_cluster_is_not_deleted_while_session_jobs_run_on_it() {
+    let desired = FlinkDeploymentSpec::default();
+    let status = status(&desired, JobState::Running, ReconciliationState::Deployed, None, None, None);
+    let blocking = ["enrich".to_owned(), "audit".to_owned()];
+    let facts = Facts { deleting: true, blocking_session_jobs: &blocking, ..facts(&desired, &status) };
+    let Step::Blocked { reason } = decide(&facts) else { panic!("{:?}", decide(&facts)) };
+    assert!(reason.contains("enrich, audit"), "{reason}");
+    let facts = Facts { blocking_session_jobs: &[], ..facts };
+    assert_eq!(decide(&facts), Step::Cleanup { savepoint: None });
+}
+
+#[test]
+fn a_lost_cluster_of_a_stateful_job_is_recovered_from_the_newest_recorded_savepoint() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let mut status = status(
+        &desired,
+        JobState::Running,
+        ReconciliationState::Deployed,
+        Some(FlinkJobState::Running),
+        Some("file:///sp-restored"),
+        None,
+    );
+    let facts_missing = Facts { cluster: ClusterStatus::Missing, job: JobFacts::Unknown, ..facts(&desired, &status) };
+    let Step::Deploy { restore: Some(restore), job_id, .. } = decide(&facts_missing) else { panic!() };
+    assert_eq!((restore.path.as_str(), job_id.as_str()), ("file:///sp-restored", "job-2"));
+
+    status.job_status.as_mut().unwrap().savepoint_info = Some(SavepointInfo {
+        last_savepoint: Some(crate::crd::status::Savepoint {
+            location: Some("file:///sp-periodic".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let facts_missing = Facts { cluster: ClusterStatus::Missing, job: JobFacts::Unknown, ..facts(&desired, &status) };
+    let Step::Deploy { restore: Some(restore), .. } = decide(&facts_missing) else { panic!() };
+    assert_eq!(restore.path, "file:///sp-periodic");
+}
+
+#[test]
+fn a_finished_bounded_job_is_not_recovered_when_its_cluster_goes_away() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let status =
+        status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Finished), None, None);
+    let facts = Facts { cluster: ClusterStatus::Missing, job: JobFacts::Unknown, ..facts(&desired, &status) };
+    assert!(matches!(decide(&facts), Step::Wait { .. }), "{:?}", decide(&facts));
 }

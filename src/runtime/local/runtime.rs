@@ -90,6 +90,16 @@ impl LocalRuntime {
         self
     }
 
+    /// Where clusters, records and downloaded jars are kept.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The emulated Flink image root, if any.
+    pub fn image_root(&self) -> Option<&Path> {
+        self.image_root.as_deref()
+    }
+
     /// The Flink version of the distribution, as `(major, minor)`.
     pub fn distribution_version(&self) -> Option<(u32, u32)> {
         self.distribution_version
