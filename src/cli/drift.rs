@@ -103,7 +103,7 @@ fn drift(args: &Args) -> Result<(String, u8), Failure> {
             reason: "no revision was read".to_owned(),
         }));
     };
-    let store = LocalStore::open(&args.state_dir).map_err(Failure::Store)?;
+    let store = LocalStore::open_for_reading(&args.state_dir).map_err(Failure::Store)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::Runtime)?;
     let managers = ManagerPolicy { owners: args.ignore_managers.iter().cloned().collect(), ..ManagerPolicy::default() };
     let label = resources.display().to_string();

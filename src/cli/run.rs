@@ -103,11 +103,15 @@ pub(super) fn run(args: &Args) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Without --stop-jobs-on-exit the jobs outlive flinkops however it ends, a crash included.
         let runtime = match LocalRuntime::new(&flink_home, &args.state_dir) {
-            Ok(runtime) => match &args.image_root {
-                Some(root) => runtime.with_image_root(root),
-                None => runtime,
-            },
+            Ok(runtime) => {
+                let runtime = runtime.outliving_the_operator(!args.stop_jobs_on_exit);
+                match &args.image_root {
+                    Some(root) => runtime.with_image_root(root),
+                    None => runtime,
+                }
+            }
             Err(error) => {
                 eprintln!("flinkops run: {error}");
                 return ExitCode::from(2);

@@ -70,7 +70,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let store = match LocalStore::open(&args.state_dir) {
+    let store = match LocalStore::open_for_reading(&args.state_dir) {
         Ok(store) => store,
         Err(error) => {
             eprintln!("flinkops status: {error}");

@@ -19,6 +19,7 @@ use crate::savepoints::trigger::{
 };
 use crate::store::{Store, StoreError};
 
+use super::crashpoint;
 use super::decide::{Facts, JobFacts, Step, decide};
 use super::observe::{Observation, observe};
 use super::reconciled::ReconciledSpec;
@@ -297,6 +298,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 }
                 resource.status = Some(status);
                 let resource = self.write_status::<K>(resource, None).await?;
+                crashpoint::reached("deploy-recorded");
                 let intent = DeployIntent { job_id: Some(job_id), restore };
                 let spec = match original.cluster_spec(&target.spec, &intent) {
                     Ok(spec) => spec,
@@ -304,6 +306,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 };
                 match self.runtime.deploy(&spec).await {
                     Ok(observed) => {
+                        crashpoint::reached("cluster-replaced");
                         for note in &observed.notes {
                             warn!(%note, "deployed with a note");
                         }
@@ -316,6 +319,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                         let mut resource = resource;
                         resource.status = Some(status);
                         self.write_status::<K>(resource, None).await?;
+                        crashpoint::reached("deployed");
                         info!(cluster = %id, "deployed");
                         Ok(None)
                     }
@@ -344,6 +348,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 let job_id = job_status.job_id.clone().unwrap_or_default();
                 resource.status = Some(status);
                 let resource = self.write_status::<K>(resource, None).await?;
+                crashpoint::reached("stop-recorded");
                 let Some(client) = &observation.client else { return Ok(Some(Duration::from_secs(2))) };
                 let request =
                     StopWithSavepointRequest { trigger_id: Some(trigger_id), drain: false, ..Default::default() };
@@ -353,9 +358,13 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                     drop(resource);
                     return Ok(Some(Duration::from_secs(2)));
                 }
+                crashpoint::reached("stop-issued");
                 Ok(Some(Duration::from_millis(200)))
             }
             Step::RecordStopped { target, restore_path, new_savepoint } => {
+                if new_savepoint {
+                    crashpoint::reached("savepoint-completed");
+                }
                 record_reconciled(&mut status, &target, ReconciliationState::Upgrading);
                 let job_status = status.job_status.get_or_insert_with(JobStatus::default);
                 let ended = match observation.job {
@@ -375,6 +384,9 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 }
                 resource.status = Some(status);
                 self.write_status::<K>(resource, None).await?;
+                if new_savepoint {
+                    crashpoint::reached("stop-recorded-savepoint");
+                }
                 Ok(None)
             }
             Step::StopFailed { reason } => {

@@ -2,6 +2,7 @@
 //! time. `decide` is pure; `observe` and `act` do the IO; status is the write-ahead log.
 
 pub mod controller;
+pub mod crashpoint;
 pub mod decide;
 pub mod health;
 pub mod managed;

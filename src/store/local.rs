@@ -79,9 +79,21 @@ impl LocalStore {
     /// # Errors
     /// [`StoreError::Io`] when the `resources` directory cannot be created or listed.
     pub fn open(state_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let state_dir = state_dir.as_ref();
+        Self::load(state_dir.as_ref(), true)
+    }
+
+    /// Opens the store to read it while another process (a running `flinkops run`) owns it: temporary files are
+    /// left alone, as they may be a write in progress. For `status` and `drift`; do not write through it.
+    ///
+    /// # Errors
+    /// As [`LocalStore::open`].
+    pub fn open_for_reading(state_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::load(state_dir.as_ref(), false)
+    }
+
+    fn load(state_dir: &Path, owner: bool) -> Result<Self, StoreError> {
         let layout = Layout::new(state_dir);
-        let (found, problems) = layout.scan()?;
+        let (found, problems) = layout.scan(owner)?;
         let mut objects = BTreeMap::new();
         let mut stray = Vec::new();
         let mut revision = 0;

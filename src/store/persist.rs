@@ -46,7 +46,7 @@ impl Layout {
     /// # Errors
     /// [`StoreError::Io`] when a directory cannot be created or listed: then it is unknown which objects exist, and
     /// writing any of them could overwrite one that could not be seen.
-    pub(super) fn scan(&self) -> Result<(Vec<Found>, Vec<StoreError>), StoreError> {
+    pub(super) fn scan(&self, remove_leftovers: bool) -> Result<(Vec<Found>, Vec<StoreError>), StoreError> {
         fs::create_dir_all(&self.root).map_err(io_error(&self.root))?;
         let mut found = Vec::new();
         let mut problems = Vec::new();
@@ -58,7 +58,7 @@ impl Layout {
             for namespace_dir in read_dir(&kind_dir)? {
                 let namespace = file_name(&namespace_dir);
                 for path in read_dir(&namespace_dir)? {
-                    match self.read_one(kind, &namespace, path) {
+                    match self.read_one(kind, &namespace, path, remove_leftovers) {
                         Ok(Some(file)) => found.push(file),
                         Ok(None) => {}
                         Err(error) => problems.push(error),
@@ -69,9 +69,18 @@ impl Layout {
         Ok((found, problems))
     }
 
-    fn read_one(&self, kind: Kind, namespace: &str, path: PathBuf) -> Result<Option<Found>, StoreError> {
+    fn read_one(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        path: PathBuf,
+        remove_leftovers: bool,
+    ) -> Result<Option<Found>, StoreError> {
         let file = file_name(&path);
         if file.starts_with('.') && file.ends_with(TMP_SUFFIX) {
+            if !remove_leftovers {
+                return Ok(None);
+            }
             tracing::info!(path = %path.display(), "removing a temporary file left by an interrupted write");
             fs::remove_file(&path).map_err(io_error(&path))?;
             return Ok(None);
@@ -223,7 +232,7 @@ mod tests {
         write_atomic(&path, b"{\"first\":1}").unwrap();
         write_atomic(&path, b"{}").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"{}");
-        let (found, problems) = layout.scan().unwrap();
+        let (found, problems) = layout.scan(true).unwrap();
         assert!(problems.is_empty());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, object);
@@ -242,7 +251,7 @@ mod tests {
         fs::write(ns.join(".job.json.tmp"), b"{half").unwrap();
         fs::write(ns.join("notes.txt"), b"hello").unwrap();
         fs::create_dir_all(dir.path().join("resources/other")).unwrap();
-        let (found, problems) = layout.scan().unwrap();
+        let (found, problems) = layout.scan(true).unwrap();
         assert!(found.is_empty());
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].to_string().contains("notes.txt"));

@@ -98,6 +98,9 @@ pub struct LaunchSpec {
     pub ready_timeout: Duration,
     /// How long a process gets after SIGTERM before SIGKILL.
     pub stop_timeout: Duration,
+    /// Keep the cluster running when this process dies without stopping it (no watchdog): what an operator
+    /// wants, whose successor adopts the cluster. Off by default, so a killed test leaves nothing behind.
+    pub outlive_parent: bool,
 }
 
 impl LaunchSpec {
@@ -114,6 +117,7 @@ impl LaunchSpec {
             java: PathBuf::from("java"),
             ready_timeout: Duration::from_secs(90),
             stop_timeout: Duration::from_secs(10),
+            outlive_parent: false,
         }
     }
 
@@ -422,7 +426,9 @@ impl LocalFlinkCluster {
         self.write_config_files()?;
         self.jobmanager_params = self.bash_java_utils("GET_JM_RESOURCE_PARAMS").await?;
         self.taskmanager_params = self.bash_java_utils("GET_TM_RESOURCE_PARAMS").await?;
-        self.start_watchdog()?;
+        if !self.spec.outlive_parent {
+            self.start_watchdog()?;
+        }
         self.start_jobmanager().await?;
         for _ in 0..self.spec.taskmanagers {
             self.start_taskmanager().await?;

@@ -55,6 +55,7 @@ pub struct LocalRuntime {
     distribution_version: Option<(u32, u32)>,
     image_root: Option<PathBuf>,
     ready_timeout: Duration,
+    outlive_operator: bool,
     clusters: Mutex<HashMap<ClusterId, Managed>>,
 }
 
@@ -80,6 +81,7 @@ impl LocalRuntime {
             distribution_version,
             image_root: None,
             ready_timeout: Duration::from_secs(120),
+            outlive_operator: false,
             clusters: Mutex::new(HashMap::new()),
         })
     }
@@ -87,6 +89,13 @@ impl LocalRuntime {
     /// Emulates the Flink image's filesystem: `local://` jar paths are looked up under `root` first.
     pub fn with_image_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.image_root = Some(absolute(root.into()));
+        self
+    }
+
+    /// Clusters keep running when flinkops dies (crash, SIGKILL), as pods outlive a crashed operator; the next
+    /// flinkops adopts them. Without it, a watchdog stops a cluster once the process that started it is gone.
+    pub fn outliving_the_operator(mut self, outlive: bool) -> Self {
+        self.outlive_operator = outlive;
         self
     }
 
@@ -158,6 +167,7 @@ impl LocalRuntime {
         let work_dir = self.cluster_dir(&spec.id);
         let mut launch = LaunchSpec::session(&self.flink_home, &work_dir);
         launch.ready_timeout = self.ready_timeout;
+        launch.outlive_parent = self.outlive_operator;
         launch.taskmanagers = spec.taskmanagers;
         let mut config: BTreeMap<String, String> = spec.flink_config.clone();
         config.retain(|key, _| !LOCAL_OWNED_KEYS.contains(&key.as_str()));
