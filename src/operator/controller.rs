@@ -8,14 +8,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::crd::status::{
-    FlinkDeploymentStatus, JobManagerDeploymentStatus, JobStatus, ReconciliationState, ReconciliationStatus, Savepoint,
-    SavepointInfo, SnapshotTriggerType, TaskManagerInfo,
+    CheckpointInfo, FlinkDeploymentStatus, JobManagerDeploymentStatus, JobStatus, ReconciliationState,
+    ReconciliationStatus, Savepoint, SavepointInfo, SnapshotTriggerType, TaskManagerInfo,
 };
 use crate::crd::{FlinkDeployment, FlinkJobState, FlinkSessionJob, Kind};
-use crate::flink::client::{FlinkClient, SavepointTriggerRequest, StopWithSavepointRequest};
+use crate::flink::client::{CheckpointTriggerRequest, FlinkClient, SavepointTriggerRequest, StopWithSavepointRequest};
 use crate::runtime::{ClusterId, ClusterStatus, DeployIntent, Runtime, RuntimeError};
+use crate::savepoints::retention::{DisposalOutcome, RetentionPlan, RetentionPolicy, RetentionThresholds};
 use crate::savepoints::trigger::{
-    NonceUpdate, TriggerConfig, record_completed, record_failed, record_savepoint_triggered,
+    NonceUpdate, SnapshotKind, TriggerConfig, record_checkpoint_completed, record_checkpoint_failed,
+    record_checkpoint_triggered, record_completed, record_failed, record_savepoint_triggered,
 };
 use crate::store::{Store, StoreError};
 
@@ -28,6 +30,8 @@ use super::status::{conditions, lifecycle_state};
 pub use super::managed::{DEPLOYMENT_FINALIZER, Managed, SESSION_JOB_FINALIZER};
 /// Field manager of the operator's own writes.
 pub const FIELD_MANAGER: &str = "flinkops";
+/// How long one savepoint disposal may take.
+const DISPOSAL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Steps one reconcile may take before it yields to other resources.
 const MAX_STEPS_PER_RECONCILE: usize = 12;
 
@@ -134,6 +138,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 cluster_job_id: observation.cluster.job_id.clone(),
                 job: observation.job,
                 stop: observation.stop.clone(),
+                checkpoint: observation.checkpoint.clone(),
                 latest_snapshot: observation.latest_snapshot.clone(),
                 savepoint_on_deletion: crate::flink::config_keys::flag(
                     &config,
@@ -141,6 +146,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 ) == Some(true),
                 // A bad schedule is reported by validation; until it is fixed no periodic snapshot is taken.
                 trigger_config: TriggerConfig::from_config(&config, true).unwrap_or_default(),
+                retention: RetentionPolicy::from_config(&config, RetentionThresholds::default()).unwrap_or_default(),
                 now_ms: now_ms(),
                 created_ms: resource.metadata.creation_timestamp.as_ref().map_or_else(now_ms, |t| t.0.as_millisecond()),
                 fresh_job_id: &job_id,
@@ -429,7 +435,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 let trigger_type = info.trigger_type.unwrap_or(SnapshotTriggerType::Manual);
                 let format = info.format_type.unwrap_or(crate::crd::status::SavepointFormatType::Canonical);
                 let update = record_completed(info, location.clone(), trigger_type, nonce, format, now_ms());
-                mark_nonce_handled(&mut status, update);
+                mark_nonce_handled(&mut status, SnapshotKind::Savepoint, update);
                 info!(savepoint = %location, ?trigger_type, "savepoint taken");
                 resource.status = Some(status);
                 self.write_status::<K>(resource, None).await?;
@@ -443,11 +449,76 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 let job_status = status.job_status.get_or_insert_with(JobStatus::default);
                 let info = job_status.savepoint_info.get_or_insert_with(SavepointInfo::default);
                 let update = record_failed(info, nonce, grace, now_ms());
-                mark_nonce_handled(&mut status, update);
+                mark_nonce_handled(&mut status, SnapshotKind::Savepoint, update);
                 status.error = Some(error_json("SavepointError", &reason));
                 resource.status = Some(status);
                 self.write_status::<K>(resource, None).await?;
                 Ok(Some(Duration::from_secs(5)))
+            }
+            Step::TriggerCheckpoint { trigger_id, trigger_type } => {
+                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                let job_id = job_status.job_id.clone().unwrap_or_default();
+                let info = job_status.checkpoint_info.get_or_insert_with(CheckpointInfo::default);
+                let full = crate::crd::status::CheckpointType::Full;
+                record_checkpoint_triggered(info, trigger_id.clone(), trigger_type, full, now_ms());
+                resource.status = Some(status);
+                self.write_status::<K>(resource, None).await?;
+                info!(?trigger_type, "checkpoint triggered");
+                if let Some(client) = &observation.client {
+                    let request = CheckpointTriggerRequest {
+                        trigger_id: Some(trigger_id),
+                        checkpoint_type: Some(crate::flink::client::CheckpointType::Full),
+                    };
+                    if let Err(error) = client.trigger_checkpoint(&job_id, &request).await {
+                        warn!(%error, "triggering the checkpoint failed; will retry with the same trigger id");
+                    }
+                }
+                Ok(Some(Duration::from_millis(500)))
+            }
+            Step::RecordCheckpoint => {
+                let nonce = resource.spec.job.as_ref().and_then(|j| j.checkpoint_trigger_nonce);
+                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                let info = job_status.checkpoint_info.get_or_insert_with(CheckpointInfo::default);
+                let trigger_type = info.trigger_type.unwrap_or(SnapshotTriggerType::Manual);
+                let format = info.format_type.unwrap_or(crate::crd::status::CheckpointType::Full);
+                let update = record_checkpoint_completed(info, trigger_type, nonce, format, now_ms());
+                mark_nonce_handled(&mut status, SnapshotKind::Checkpoint, update);
+                info!(?trigger_type, "checkpoint taken");
+                resource.status = Some(status);
+                self.write_status::<K>(resource, None).await?;
+                Ok(None)
+            }
+            Step::CheckpointFailed { reason } => {
+                warn!(%reason, "the checkpoint failed");
+                let nonce = resource.spec.job.as_ref().and_then(|j| j.checkpoint_trigger_nonce);
+                let grace = TriggerConfig::from_config(&resource.spec.flink_config(), true)
+                    .map_or(crate::savepoints::trigger::DEFAULT_GRACE_PERIOD_MS, |c| c.checkpoint_grace_period_ms);
+                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                let info = job_status.checkpoint_info.get_or_insert_with(CheckpointInfo::default);
+                let update = record_checkpoint_failed(info, nonce, grace, now_ms());
+                mark_nonce_handled(&mut status, SnapshotKind::Checkpoint, update);
+                status.error = Some(error_json("CheckpointError", &reason));
+                resource.status = Some(status);
+                self.write_status::<K>(resource, None).await?;
+                Ok(Some(Duration::from_secs(5)))
+            }
+            Step::ApplyRetention { plan } => {
+                let Some(client) = &observation.client else { return Ok(Some(Duration::from_secs(5))) };
+                let outcomes = dispose_expired(client, &plan).await;
+                let job_status = status.job_status.get_or_insert_with(JobStatus::default);
+                let info = job_status.savepoint_info.get_or_insert_with(SavepointInfo::default);
+                let before = info.savepoint_history.len();
+                info.savepoint_history =
+                    crate::savepoints::retention::remove_disposed(&info.savepoint_history, &plan, &outcomes);
+                let removed = before - info.savepoint_history.len();
+                info!(removed, kept = info.savepoint_history.len(), "savepoint history retention applied");
+                resource.status = Some(status);
+                self.write_status::<K>(resource, None).await?;
+                if outcomes.contains(&DisposalOutcome::Failed) {
+                    // Retried on a later pass; not in a tight loop.
+                    return Ok(Some(Duration::from_secs(60)));
+                }
+                Ok(None)
             }
             Step::Cancel { target } => {
                 record_reconciled(&mut status, &target, ReconciliationState::Upgrading);
@@ -544,15 +615,58 @@ fn record_reconciled(status: &mut FlinkDeploymentStatus, target: &ReconciledSpec
     reconciliation.reconciliation_timestamp = Some(now_ms());
 }
 
+/// Disposes of the expired savepoints of a retention pass through Flink, in order, as the plan allows.
+async fn dispose_expired(client: &FlinkClient, plan: &RetentionPlan) -> Vec<DisposalOutcome> {
+    let mut outcomes = Vec::with_capacity(plan.dispose.len());
+    for (index, disposal) in plan.dispose.iter().enumerate() {
+        let Some(location) = disposal.savepoint.location.as_deref() else {
+            outcomes.push(DisposalOutcome::Skipped);
+            continue;
+        };
+        if !plan.should_attempt(index, &outcomes) {
+            outcomes.push(DisposalOutcome::Skipped);
+            continue;
+        }
+        let disposed = match client.dispose_savepoint(location).await {
+            Ok(trigger) => client.wait_for_savepoint_disposal(&trigger, DISPOSAL_TIMEOUT).await,
+            Err(error) => Err(error),
+        };
+        let outcome = match disposed {
+            Ok(()) => DisposalOutcome::Disposed,
+            // Disposed on an earlier pass whose record was lost in a crash: nothing is left to dispose of.
+            Err(error) if error.mentions("FileNotFound") || error.mentions("does not exist") => {
+                DisposalOutcome::Disposed
+            }
+            Err(error) => {
+                warn!(savepoint = location, %error, "disposing of an expired savepoint failed; kept for a later pass");
+                DisposalOutcome::Failed
+            }
+        };
+        if outcome == DisposalOutcome::Disposed {
+            info!(
+                savepoint = location,
+                over_count = disposal.over_count,
+                over_age = disposal.over_age,
+                "expired savepoint disposed of"
+            );
+        }
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
 /// A handled manual nonce goes into the reconciled spec, where upstream keeps it.
-fn mark_nonce_handled(status: &mut FlinkDeploymentStatus, update: NonceUpdate) {
+fn mark_nonce_handled(status: &mut FlinkDeploymentStatus, kind: SnapshotKind, update: NonceUpdate) {
     let NonceUpdate::MarkHandled(nonce) = update else { return };
     let Some(reconciliation) = status.reconciliation_status.as_mut() else { return };
     let Some(mut record) = reconciliation.last_reconciled_spec.as_deref().and_then(ReconciledSpec::decode) else {
         return;
     };
     if let Some(job) = record.spec.job.as_mut() {
-        job.savepoint_trigger_nonce = nonce;
+        match kind {
+            SnapshotKind::Savepoint => job.savepoint_trigger_nonce = nonce,
+            SnapshotKind::Checkpoint => job.checkpoint_trigger_nonce = nonce,
+        }
     }
     reconciliation.last_reconciled_spec = Some(record.encode());
 }
@@ -586,6 +700,10 @@ fn step_name(step: &Step) -> &'static str {
         Step::RecordSuspendedSpec { .. } => "record-suspended-spec",
         Step::Cleanup { .. } => "cleanup",
         Step::Blocked { .. } => "blocked",
+        Step::TriggerCheckpoint { .. } => "trigger-checkpoint",
+        Step::RecordCheckpoint => "record-checkpoint",
+        Step::CheckpointFailed { .. } => "checkpoint-failed",
+        Step::ApplyRetention { .. } => "apply-retention",
         Step::Wait { .. } => "wait",
     }
 }

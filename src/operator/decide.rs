@@ -9,7 +9,8 @@ use crate::crd::{FlinkDeploymentSpec, FlinkJobState, JobState, UpgradeMode};
 use crate::runtime::{ClusterStatus, Restore};
 
 use super::reconciled::{DiffClass, ReconciledSpec, diff_class};
-use crate::crd::status::{CheckpointInfo, SavepointInfo};
+use crate::crd::status::SavepointInfo;
+use crate::savepoints::retention::{RetentionPlan, RetentionPolicy, plan_retention};
 use crate::savepoints::trigger::{
     SnapshotKind, TriggerConfig, TriggerInput, TriggerType, decide_trigger, last_periodic_trigger_ms,
     next_periodic_check,
@@ -91,6 +92,21 @@ pub enum StopFacts {
     Failed(String),
 }
 
+/// An in-flight manual or periodic checkpoint as Flink reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointFacts {
+    /// Not asked (no trigger recorded) or Flink unreachable.
+    Unknown,
+    /// Flink does not know the trigger (never issued, or the JobManager restarted).
+    NotIssued,
+    /// Still running.
+    InProgress,
+    /// Completed.
+    Completed,
+    /// Failed; the job keeps running.
+    Failed(String),
+}
+
 /// Everything decide looks at.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
@@ -110,14 +126,18 @@ pub struct Facts<'a> {
     pub cluster_job_id: Option<String>,
     /// The job.
     pub job: JobFacts,
-    /// The in-flight stop, when one is recorded.
+    /// The in-flight stop, manual or periodic savepoint, when one is recorded.
     pub stop: StopFacts,
+    /// The in-flight manual or periodic checkpoint, when one is recorded.
+    pub checkpoint: CheckpointFacts,
     /// Latest completed checkpoint or savepoint of the job (external path), when the job has ended.
     pub latest_snapshot: Option<String>,
     /// Whether to take a savepoint when the resource is deleted (`kubernetes.operator.job.savepoint-on-deletion`).
     pub savepoint_on_deletion: bool,
     /// Manual and periodic snapshot settings of the resource.
     pub trigger_config: TriggerConfig,
+    /// Savepoint history retention of the resource.
+    pub retention: RetentionPolicy,
     /// Now, epoch milliseconds.
     pub now_ms: i64,
     /// When the resource was created, epoch milliseconds (the start of the first periodic interval).
@@ -179,6 +199,26 @@ pub enum Step {
     SavepointFailed {
         /// Why.
         reason: String,
+    },
+    /// Record the trigger id (MANUAL or PERIODIC), then trigger a checkpoint under it; the job keeps running.
+    TriggerCheckpoint {
+        /// Trigger id; re-issuing with the same id is idempotent.
+        trigger_id: String,
+        /// Manual (nonce) or periodic (schedule).
+        trigger_type: TriggerType,
+    },
+    /// A manual or periodic checkpoint completed: record it (nonce handled).
+    RecordCheckpoint,
+    /// A manual or periodic checkpoint failed: clear the trigger and report.
+    CheckpointFailed {
+        /// Why.
+        reason: String,
+    },
+    /// Savepoints beyond the history's max count or age: dispose of them through Flink, then drop them from the
+    /// history (an entry leaves only once its data is gone).
+    ApplyRetention {
+        /// The pass to run.
+        plan: RetentionPlan,
     },
     /// Record `target` (suspended, with the restore mode) as UPGRADING, then cancel the job.
     Cancel {
@@ -408,30 +448,53 @@ fn decide_savepoint_in_flight(facts: &Facts<'_>, trigger_id: &str, trigger_type:
     }
 }
 
-/// A manual (nonce) or periodic (schedule) savepoint that is due now, and when to look again otherwise.
-fn due_savepoint(facts: &Facts<'_>, recorded: &ReconciledSpec) -> Result<TriggerType, Duration> {
+/// A manual or periodic checkpoint in flight blocks everything else, as a savepoint does.
+fn decide_checkpoint_in_flight(facts: &Facts<'_>, trigger_id: &str, trigger_type: TriggerType) -> Step {
+    match &facts.checkpoint {
+        CheckpointFacts::Completed => Step::RecordCheckpoint,
+        CheckpointFacts::Failed(reason) => Step::CheckpointFailed { reason: reason.clone() },
+        CheckpointFacts::InProgress => wait(PROGRESS_CHECK, "a checkpoint is in progress"),
+        CheckpointFacts::NotIssued if facts.job == JobFacts::State(FlinkJobState::Running) => {
+            Step::TriggerCheckpoint { trigger_id: trigger_id.to_owned(), trigger_type }
+        }
+        CheckpointFacts::NotIssued => {
+            Step::CheckpointFailed { reason: "the job stopped before the checkpoint was taken".into() }
+        }
+        CheckpointFacts::Unknown => {
+            wait(PROGRESS_CHECK, "the cluster does not answer; waiting to finish the checkpoint")
+        }
+    }
+}
+
+/// A manual (nonce) or periodic (schedule) savepoint or checkpoint that is due now, and when to look again
+/// otherwise.
+fn due_snapshot(facts: &Facts<'_>, recorded: &ReconciledSpec) -> Result<(SnapshotKind, TriggerType), Duration> {
     let Some(job) = facts.desired.job.as_ref() else { return Err(RECONCILE_INTERVAL) };
     let job_status = facts.status.job_status.clone().unwrap_or_default();
     let savepoint_info = job_status.savepoint_info.unwrap_or_default();
-    let checkpoint_info = CheckpointInfo::default();
+    let checkpoint_info = job_status.checkpoint_info.unwrap_or_default();
+    let handled = recorded.spec.job.as_ref();
     let input = TriggerInput {
         job_spec: job,
         savepoint_info: &savepoint_info,
         checkpoint_info: &checkpoint_info,
-        handled_savepoint_nonce: recorded.spec.job.as_ref().and_then(|j| j.savepoint_trigger_nonce),
-        // Checkpoint triggers are not issued by this controller yet; treat the nonce as handled.
-        handled_checkpoint_nonce: job.checkpoint_trigger_nonce,
+        handled_savepoint_nonce: handled.and_then(|j| j.savepoint_trigger_nonce),
+        handled_checkpoint_nonce: handled.and_then(|j| j.checkpoint_trigger_nonce),
         last_periodic_savepoint_ms: last_periodic_trigger_ms(
             None,
             savepoint_info.last_periodic_savepoint_timestamp,
             facts.created_ms,
         ),
-        last_periodic_checkpoint_ms: facts.now_ms,
+        last_periodic_checkpoint_ms: last_periodic_trigger_ms(
+            None,
+            checkpoint_info.last_periodic_checkpoint_timestamp,
+            facts.created_ms,
+        ),
         job_running: facts.job == JobFacts::State(FlinkJobState::Running),
     };
     match decide_trigger(&input, &facts.trigger_config, facts.now_ms) {
-        Some(trigger) if trigger.kind == SnapshotKind::Savepoint => Ok(trigger.trigger_type),
-        _ => {
+        Some(trigger) => Ok((trigger.kind, trigger.trigger_type)),
+        None => {
             let next = next_periodic_check(&input, &facts.trigger_config)
                 .map(|at| Duration::from_millis(u64::try_from(at - facts.now_ms).unwrap_or(0)));
             Err(next.map_or(RECONCILE_INTERVAL, |next| next.min(RECONCILE_INTERVAL)))
@@ -441,20 +504,30 @@ fn due_savepoint(facts: &Facts<'_>, recorded: &ReconciledSpec) -> Result<Trigger
 
 fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
     let Some(recorded) = reconciled(facts.status) else { return wait(PROGRESS_CHECK, "no reconciled spec recorded") };
-    let info = facts.status.job_status.as_ref().and_then(|j| j.savepoint_info.as_ref());
-    if let Some(SavepointInfo { trigger_id: Some(trigger_id), trigger_type, .. }) = info {
-        let trigger_type = if *trigger_type == Some(SnapshotTriggerType::Periodic) {
-            TriggerType::Periodic
-        } else {
-            TriggerType::Manual
-        };
-        return decide_savepoint_in_flight(facts, trigger_id, trigger_type);
+    let job_status = facts.status.job_status.as_ref();
+    let as_trigger_type = |recorded: Option<SnapshotTriggerType>| {
+        if recorded == Some(SnapshotTriggerType::Periodic) { TriggerType::Periodic } else { TriggerType::Manual }
+    };
+    if let Some(SavepointInfo { trigger_id: Some(trigger_id), trigger_type, .. }) =
+        job_status.and_then(|j| j.savepoint_info.as_ref())
+    {
+        return decide_savepoint_in_flight(facts, trigger_id, as_trigger_type(*trigger_type));
+    }
+    if let Some(info) = job_status.and_then(|j| j.checkpoint_info.as_ref())
+        && let Some(trigger_id) = info.trigger_id.as_deref().filter(|id| !id.is_empty())
+    {
+        return decide_checkpoint_in_flight(facts, trigger_id, as_trigger_type(info.trigger_type));
     }
     let class = diff_class(&recorded.spec, facts.desired);
     if class == DiffClass::Ignore && facts.cluster == ClusterStatus::Ready && !is_session {
-        return match due_savepoint(facts, &recorded) {
-            Ok(trigger_type) => Step::TriggerSavepoint { trigger_id: facts.fresh_trigger_id.to_owned(), trigger_type },
-            Err(requeue_after) => wait(requeue_after, "up to date"),
+        let trigger_id = facts.fresh_trigger_id.to_owned();
+        return match due_snapshot(facts, &recorded) {
+            Ok((SnapshotKind::Savepoint, trigger_type)) => Step::TriggerSavepoint { trigger_id, trigger_type },
+            Ok((SnapshotKind::Checkpoint, trigger_type)) => Step::TriggerCheckpoint { trigger_id, trigger_type },
+            Err(requeue_after) => match retention_due(facts) {
+                Some(plan) => Step::ApplyRetention { plan },
+                None => wait(requeue_after, "up to date"),
+            },
         };
     }
     if class == DiffClass::Ignore {
@@ -484,6 +557,16 @@ fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
         };
     }
     suspend_for_change(facts)
+}
+
+/// A retention pass with something to do, while the job runs (disposal goes through its JobManager).
+fn retention_due(facts: &Facts<'_>) -> Option<RetentionPlan> {
+    if facts.job != JobFacts::State(FlinkJobState::Running) {
+        return None;
+    }
+    let history = &facts.status.job_status.as_ref()?.savepoint_info.as_ref()?.savepoint_history;
+    let plan = plan_retention(history, &facts.retention, 0, facts.now_ms);
+    (!plan.is_empty()).then_some(plan)
 }
 
 /// The suspend half of an upgrade or suspend (§2.4 decision table, keyed on the new spec's mode).

@@ -7,7 +7,7 @@ use crate::crd::status::FlinkDeploymentStatus;
 use crate::flink::client::{FlinkClient, JobState, OperationState};
 use crate::runtime::{ClusterId, ClusterObservation, ClusterStatus, Runtime};
 
-use super::decide::{JobFacts, Phase, StopFacts, phase};
+use super::decide::{CheckpointFacts, JobFacts, Phase, StopFacts, phase};
 
 /// What observing one deployment found.
 #[derive(Debug, Clone)]
@@ -16,8 +16,10 @@ pub struct Observation {
     pub cluster: ClusterObservation,
     /// The recorded job, as Flink sees it.
     pub job: JobFacts,
-    /// The recorded stop-with-savepoint, as Flink sees it.
+    /// The recorded stop-with-savepoint, manual or periodic savepoint, as Flink sees it.
     pub stop: StopFacts,
+    /// The recorded manual or periodic checkpoint, as Flink sees it.
+    pub checkpoint: CheckpointFacts,
     /// The job's latest completed snapshot, once it has ended.
     pub latest_snapshot: Option<String>,
     /// Job start time (epoch millis), when known.
@@ -57,6 +59,7 @@ pub async fn observe<R: Runtime>(runtime: &R, id: &ClusterId, status: &FlinkDepl
         cluster,
         job: JobFacts::Unknown,
         stop: StopFacts::Unknown,
+        checkpoint: CheckpointFacts::Unknown,
         latest_snapshot: None,
         job_start_time: None,
         client: None,
@@ -85,6 +88,21 @@ pub async fn observe<R: Runtime>(runtime: &R, id: &ClusterId, status: &FlinkDepl
                 Ok(OperationState::Failed(reason)) => StopFacts::Failed(reason),
                 Err(error) if error.is_not_found() => StopFacts::NotIssued,
                 Err(_) => StopFacts::Unknown,
+            };
+        }
+        let checkpoint_trigger = status
+            .job_status
+            .as_ref()
+            .and_then(|j| j.checkpoint_info.as_ref())
+            .and_then(|c| c.trigger_id.clone())
+            .filter(|id| !id.is_empty());
+        if let Some(trigger_id) = checkpoint_trigger {
+            observation.checkpoint = match client.checkpoint_status(job_id, &trigger_id).await {
+                Ok(OperationState::InProgress) => CheckpointFacts::InProgress,
+                Ok(OperationState::Completed(_)) => CheckpointFacts::Completed,
+                Ok(OperationState::Failed(reason)) => CheckpointFacts::Failed(reason),
+                Err(error) if error.is_not_found() => CheckpointFacts::NotIssued,
+                Err(_) => CheckpointFacts::Unknown,
             };
         }
         if let JobFacts::State(state) = observation.job

@@ -62,9 +62,11 @@ fn facts<'a>(desired: &'a FlinkDeploymentSpec, status: &'a FlinkDeploymentStatus
         cluster_job_id: Some("job-1".into()),
         job: JobFacts::State(FlinkJobState::Running),
         stop: StopFacts::Unknown,
+        checkpoint: CheckpointFacts::Unknown,
         latest_snapshot: None,
         savepoint_on_deletion: false,
         trigger_config: TriggerConfig::default(),
+        retention: RetentionPolicy::default(),
         now_ms: 1_000_000,
         created_ms: 0,
         fresh_job_id: "job-2",
@@ -442,4 +444,68 @@ fn a_finished_bounded_job_is_not_recovered_when_its_cluster_goes_away() {
         status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Finished), None, None);
     let facts = Facts { cluster: ClusterStatus::Missing, job: JobFacts::Unknown, ..facts(&desired, &status) };
     assert!(matches!(decide(&facts), Step::Wait { .. }), "{:?}", decide(&facts));
+}
+
+#[test]
+fn a_new_checkpoint_nonce_triggers_a_checkpoint_and_its_completion_is_recorded() {
+    let recorded = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let mut desired = recorded.clone();
+    desired.job.as_mut().unwrap().checkpoint_trigger_nonce = Some(7);
+    let mut status =
+        status(&recorded, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    assert_eq!(
+        decide(&facts(&desired, &status)),
+        Step::TriggerCheckpoint { trigger_id: "trigger-2".into(), trigger_type: TriggerType::Manual }
+    );
+
+    status.job_status.as_mut().unwrap().checkpoint_info = Some(crate::crd::status::CheckpointInfo {
+        trigger_id: Some("trigger-1".into()),
+        trigger_type: Some(SnapshotTriggerType::Manual),
+        ..Default::default()
+    });
+    let in_flight = |checkpoint| Facts { checkpoint, ..facts(&desired, &status) };
+    assert_eq!(decide(&in_flight(CheckpointFacts::Completed)), Step::RecordCheckpoint);
+    assert!(matches!(decide(&in_flight(CheckpointFacts::InProgress)), Step::Wait { .. }));
+    assert_eq!(
+        decide(&in_flight(CheckpointFacts::NotIssued)),
+        Step::TriggerCheckpoint { trigger_id: "trigger-1".into(), trigger_type: TriggerType::Manual },
+        "a recorded trigger that never reached Flink is issued with the same id"
+    );
+    assert_eq!(
+        decide(&in_flight(CheckpointFacts::Failed("declined".into()))),
+        Step::CheckpointFailed { reason: "declined".into() }
+    );
+}
+
+#[test]
+fn a_handled_checkpoint_nonce_triggers_nothing() {
+    let mut desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    desired.job.as_mut().unwrap().checkpoint_trigger_nonce = Some(7);
+    let status =
+        status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    assert!(matches!(decide(&facts(&desired, &status)), Step::Wait { .. }));
+}
+
+#[test]
+fn savepoints_beyond_the_history_limits_are_disposed_of_while_the_job_runs() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let mut status =
+        status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    let savepoint = |n: i64| crate::crd::status::Savepoint {
+        time_stamp: Some(900_000 + n),
+        location: Some(format!("file:///sp-{n}")),
+        ..Default::default()
+    };
+    status.job_status.as_mut().unwrap().savepoint_info =
+        Some(SavepointInfo { savepoint_history: (1..=4).map(savepoint).collect(), ..Default::default() });
+    let retention = RetentionPolicy { max_count: 2, ..RetentionPolicy::default() };
+    let Step::ApplyRetention { plan } = decide(&Facts { retention, ..facts(&desired, &status) }) else { panic!() };
+    let disposed: Vec<_> = plan.dispose.iter().map(|d| d.savepoint.location.clone().unwrap()).collect();
+    assert_eq!(disposed, ["file:///sp-1", "file:///sp-2"], "the oldest beyond the count");
+
+    // Not while the job is not running (disposal goes through its JobManager), and not within the limits.
+    let restarting = Facts { retention, job: JobFacts::State(FlinkJobState::Restarting), ..facts(&desired, &status) };
+    assert!(!matches!(decide(&restarting), Step::ApplyRetention { .. }));
+    let within = Facts { retention: RetentionPolicy { max_count: 4, ..retention }, ..facts(&desired, &status) };
+    assert!(matches!(decide(&within), Step::Wait { .. }));
 }
