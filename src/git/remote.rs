@@ -143,4 +143,3 @@ fn check_host_key(
         Err(error) => refuse(error.to_string()),
     }
 }
-

@@ -17,9 +17,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::credentials::Credentials;
-use super::remote::RemoteAccess;
 use super::error::GitError;
 use super::filter::PathFilter;
+use super::remote::RemoteAccess;
 use super::tree;
 use super::url::Transport;
 
@@ -199,8 +199,11 @@ impl GitSource {
             Repository::open_bare(&config.cache_dir).or_else(|_| Repository::init_bare(&config.cache_dir)).map_err(
                 |e| GitError::Local { path: config.cache_dir.display().to_string(), reason: e.message().to_owned() },
             )?;
-        let status =
-            SourceStatus { url: access.remote.to_string(), reference: config.reference.to_string(), ..Default::default() };
+        let status = SourceStatus {
+            url: access.remote.to_string(),
+            reference: config.reference.to_string(),
+            ..Default::default()
+        };
         Ok(GitSource {
             config,
             access,
@@ -259,7 +262,8 @@ impl GitSource {
             }
             Reference::Commit(_) => ("+refs/heads/*:refs/flinkops/heads/*".to_owned(), String::new()),
         };
-        let mut remote = self.mirror.remote_anonymous(&self.access.remote.url).map_err(|e| self.remote_error("fetch", &e))?;
+        let mut remote =
+            self.mirror.remote_anonymous(&self.access.remote.url).map_err(|e| self.remote_error("fetch", &e))?;
         let mut options = FetchOptions::new();
         options.remote_callbacks(self.callbacks());
         options.download_tags(git2::AutotagOption::None);
@@ -334,7 +338,8 @@ fn record(status: &mut SourceStatus, outcome: &SyncOutcome, current: Option<&Arc
 
 impl Source for GitSource {
     fn sync(&mut self) -> SyncOutcome {
-        let _span = tracing::info_span!("git_sync", url = %self.access.remote, reference = %self.config.reference).entered();
+        let _span =
+            tracing::info_span!("git_sync", url = %self.access.remote, reference = %self.config.reference).entered();
         self.cancel.store(false, Ordering::Relaxed);
         if self.access.remote.transport == Transport::Http {
             tracing::debug!("plain http remote: credentials travel unencrypted");

@@ -318,11 +318,7 @@ impl WriteBack {
     }
 
     /// Edits every record's manifest at `head`; returns the outcome so far and the new tree, if any file changed.
-    fn apply(
-        &self,
-        head: Oid,
-        records: &[SavepointRecord],
-    ) -> Result<(WriteOutcome, Option<Oid>), WriteBackError> {
+    fn apply(&self, head: Oid, records: &[SavepointRecord]) -> Result<(WriteOutcome, Option<Oid>), WriteBackError> {
         let wanted: HashSet<ResourceKey> = records.iter().map(key).collect();
         let locations = locate_in_commit(&self.repo, head, &self.filter, &wanted)?;
         let mut outcome = WriteOutcome::default();
@@ -361,7 +357,8 @@ impl WriteBack {
                         outcome.written.push(record.resource());
                     }
                     Err(error) => {
-                        let reason = SkipReason::Edit { file: file.clone(), line: error.line(), message: error.to_string() };
+                        let reason =
+                            SkipReason::Edit { file: file.clone(), line: error.line(), message: error.to_string() };
                         tracing::warn!(resource = %record.resource(), %reason, "savepoint not written back");
                         outcome.skipped.push(SkippedRecord { resource: record.resource(), reason });
                     }

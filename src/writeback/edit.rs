@@ -53,9 +53,9 @@ impl EditError {
     /// 1-based line the error is about (1 when it concerns the whole file).
     pub fn line(&self) -> usize {
         match self {
-            EditError::Syntax { line, .. } | EditError::Unsupported { line, .. } | EditError::Verification { line, .. } => {
-                *line
-            }
+            EditError::Syntax { line, .. }
+            | EditError::Unsupported { line, .. }
+            | EditError::Verification { line, .. } => *line,
             EditError::NoDocument { .. } => 1,
         }
     }
@@ -117,10 +117,10 @@ fn step(text: &str, doc: &Document, key: &str, value: &str) -> Result<Edit, Edit
         // No `annotations:` yet: add it as the last entry of metadata.
         if metadata_flow {
             let inner = format!("annotations: {{{}: {}}}", scalar(key, true), scalar(value, true));
-            return Ok(Some(flow_append(doc, &metadata_path, metadata, metadata_start, &inner)));
+            return Ok(Some(flow_append(text, doc, &metadata_path, metadata, metadata_start, &inner)));
         }
         let indent = child_indent(doc, &metadata_path, metadata).unwrap_or(metadata_span.key.column + 1);
-        let step = indent.saturating_sub(metadata_span.key.column).max(1);
+        let step = block_step(doc, &metadata_path, metadata, metadata_span);
         let lines = [
             format!("{}annotations:", spaces(indent)),
             format!("{}{}: {}", spaces(indent + step), scalar(key, false), scalar(value, false)),
@@ -146,7 +146,7 @@ fn step(text: &str, doc: &Document, key: &str, value: &str) -> Result<Edit, Edit
                     return Ok(Some((trim_back(text, start)..span.value_end.offset, String::new())));
                 }
                 let inner = format!("{}: {}", scalar(key, true), scalar(value, true));
-                return Ok(Some(flow_append(doc, &annotations_path, map, start, &inner)));
+                return Ok(Some(flow_append(text, doc, &annotations_path, map, start, &inner)));
             }
             let indent = child_indent(doc, &annotations_path, map).unwrap_or(span.key.column + 1);
             let line = format!("{}{}: {}", spaces(indent), scalar(key, false), scalar(value, false));
@@ -175,7 +175,7 @@ fn step(text: &str, doc: &Document, key: &str, value: &str) -> Result<Edit, Edit
     }
 }
 
-/// Replaces the value of an existing annotation, keeping a block scalar's line break.
+/// Replaces the value of an existing annotation, keeping its quoting style and any comment after it.
 fn replace_value(
     text: &str,
     entry: &NodeSpan,
@@ -183,42 +183,96 @@ fn replace_value(
     value: &str,
     flow: bool,
 ) -> Result<(Range<usize>, String), EditError> {
-    let range = entry.value_start.offset..entry.value_end.offset;
-    let old = &text[range.clone()];
-    if old.starts_with(['*', '&', '!']) {
+    let start = entry.value_start.offset;
+    let Some(colon) = key_colon(text, entry.key.offset) else {
+        return Err(unsupported(entry.key.line, &format!("annotation {key}: cannot find the end of its key")));
+    };
+    let after_colon = text.get(colon + 1..start).unwrap_or("").trim_start();
+    if after_colon.starts_with(['*', '&', '!']) || text[start..].starts_with(['*', '&', '!']) {
         return Err(unsupported(entry.key.line, &format!("annotation {key} uses an anchor, alias or tag")));
     }
+    if after_colon.starts_with(['|', '>']) {
+        // A block scalar: the span covers its content lines; replace header and content, keep the line break.
+        let header = start - after_colon.len();
+        let end = trim_back(text, entry.value_end.offset);
+        let nl = if text[..end].ends_with("\r\n") { "\r\n" } else { "\n" };
+        return Ok((header..end, format!("{}{nl}", scalar(value, flow))));
+    }
+    let end = scalar_end(text, start, entry.value_end.offset);
+    let old = &text[start..end];
     // Keep the quoting the file chose for this value when the new value can be written that way.
-    let mut replacement = if old.starts_with('"') {
+    let replacement = if old.starts_with('"') {
         double_quoted(value)
     } else if old.starts_with('\'') && !value.chars().any(char::is_control) {
         format!("'{}'", value.replace('\'', "''"))
     } else {
         scalar(value, flow)
     };
-    if old.starts_with(['|', '>']) {
-        // A block scalar's span ends after its last line break; keep that break.
-        let body = old.trim_end_matches(['\n', '\r']);
-        replacement.push_str(&old[body.len()..]);
+    if old.is_empty() || start <= colon {
+        // `key:` with an empty value (whose span may sit anywhere near): the value goes right after the colon.
+        return Ok((colon + 1..colon + 1, format!(" {replacement}")));
     }
-    if old.is_empty() {
-        // `key:` with an empty value: the span sits after the colon; keep one space before the new value.
-        replacement.insert(0, ' ');
-        let at = trim_back(text, entry.value_start.offset);
-        return Ok((at..entry.value_end.offset, replacement));
+    Ok((start..end, replacement))
+}
+
+/// The offset of the `:` that ends the mapping key starting at `key` (after a quoted key's closing quote).
+fn key_colon(text: &str, key: usize) -> Option<usize> {
+    let line_end = text[key..].find('\n').map_or(text.len(), |i| key + i);
+    // A quoted key may itself contain `: `; look for the colon after its closing quote.
+    let from = if text[key..].starts_with(['"', '\'']) { scalar_end(text, key, line_end) } else { key };
+    text[from..line_end]
+        .char_indices()
+        .map(|(i, c)| (from + i, c))
+        .find(|&(at, c)| c == ':' && text[at + 1..].chars().next().is_none_or(char::is_whitespace))
+        .map(|(at, _)| at)
+}
+
+/// The end of a scalar that starts at `start`: the parser's span may run on over spaces and a comment.
+fn scalar_end(text: &str, start: usize, span_end: usize) -> usize {
+    let span = &text[start..span_end.max(start)];
+    let mut chars = span.char_indices();
+    match chars.next() {
+        Some((_, quote @ ('\'' | '"'))) => {
+            let mut escaped = false;
+            let mut previous_quote = false;
+            for (i, c) in chars {
+                if quote == '\'' {
+                    // `''` is an escaped quote: a quote ends the scalar only when no quote follows it.
+                    if previous_quote && c != '\'' {
+                        return start + i;
+                    }
+                    previous_quote = c == '\'' && !previous_quote;
+                } else if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    return start + i + 1;
+                }
+            }
+            span_end
+        }
+        _ => {
+            let cut = [" #", "\t#"].iter().filter_map(|m| span.find(m)).min().unwrap_or(span.len());
+            start + span[..cut].trim_end().len()
+        }
     }
-    Ok((range, replacement))
 }
 
 /// Adds `inner` as the last entry of the flow mapping at `path` whose `{` is at `open`.
 fn flow_append(
+    text: &str,
     doc: &Document,
     path: &FieldPath,
     map: &Map<String, Value>,
     open: usize,
     inner: &str,
 ) -> (Range<usize>, String) {
-    let last_end = map.keys().filter_map(|k| doc.spans.get(&path.key(k))).map(|s| s.value_end.offset).max();
+    let last_end = map
+        .keys()
+        .filter_map(|k| doc.spans.get(&path.key(k)))
+        .map(|s| scalar_end(text, s.value_start.offset, s.value_end.offset))
+        .max();
     match last_end {
         Some(end) if !map.is_empty() => (end..end, format!(", {inner}")),
         _ => (open + 1..open + 1, inner.to_owned()),

@@ -79,8 +79,7 @@ spec: {}
 #[test]
 fn flow_annotations_get_a_flow_entry() {
     let text = "metadata:\n  name: orders\n  annotations: {team: a}  # flow\nspec: {}\n";
-    let expected =
-        "metadata:\n  name: orders\n  annotations: {team: a, flinkops.io/savepoint-path: \"s3://sp/1\"}  # flow\nspec: {}\n";
+    let expected = "metadata:\n  name: orders\n  annotations: {team: a, flinkops.io/savepoint-path: \"s3://sp/1\"}  # flow\nspec: {}\n";
     assert_eq!(set(text, 0, &[(PATH, "s3://sp/1")]), expected);
 }
 
@@ -174,10 +173,7 @@ metadata:
   name: c
 ";
     assert_eq!(set(text, 1, &[(PATH, "s3://sp/b")]), expected);
-    assert_eq!(
-        set_annotations(text, 3, &pairs(&[(PATH, "x")])).unwrap_err(),
-        EditError::NoDocument { document: 3 }
-    );
+    assert_eq!(set_annotations(text, 3, &pairs(&[(PATH, "x")])).unwrap_err(), EditError::NoDocument { document: 3 });
 }
 
 #[test]
@@ -224,8 +220,11 @@ metadata:
     flinkops.io/savepoint-time: 2026-01-01T00:00:00.000Z
     team: a
 ";
-    let edited =
-        set(text, 0, &[(PATH, "s3://new"), (TRIGGER, "upgrade"), ("flinkops.io/savepoint-time", "2026-01-01T00:00:00.000Z")]);
+    let edited = set(
+        text,
+        0,
+        &[(PATH, "s3://new"), (TRIGGER, "upgrade"), ("flinkops.io/savepoint-time", "2026-01-01T00:00:00.000Z")],
+    );
     assert_eq!(edited, expected);
 }
 

@@ -82,8 +82,14 @@ mod tests {
     #[test]
     fn finds_file_and_document_with_default_namespace() {
         let files = [
-            ("a.yaml", "kind: ConfigMap\nmetadata: {name: orders}\n---\napiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata:\n  name: orders\n  annotations: {flinkops.io/write-back: \"false\"}\n"),
-            ("b.yaml", "apiVersion: flink.apache.org/v1beta1\nkind: FlinkSessionJob\nmetadata:\n  name: clicks\n  namespace: team-a\n"),
+            (
+                "a.yaml",
+                "kind: ConfigMap\nmetadata: {name: orders}\n---\napiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata:\n  name: orders\n  annotations: {flinkops.io/write-back: \"false\"}\n",
+            ),
+            (
+                "b.yaml",
+                "apiVersion: flink.apache.org/v1beta1\nkind: FlinkSessionJob\nmetadata:\n  name: clicks\n  namespace: team-a\n",
+            ),
             ("c.yaml", "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata:\n  name: other\n"),
         ];
         let wanted: HashSet<ResourceKey> = [
