@@ -179,11 +179,6 @@ impl fmt::Debug for WriteBack {
     }
 }
 
-/// Result of one fetch: the head to commit on (the followed branch's when the write-back branch does not exist).
-struct Fetched {
-    head: Oid,
-}
-
 impl WriteBack {
     /// Opens (or creates) the bare clone under `dir` (e.g. `<state-dir>/writeback/`) for the source's remote,
     /// path filter and credentials. Nothing is fetched yet.
@@ -259,13 +254,13 @@ impl WriteBack {
         let mut last_rejection = String::new();
         for attempt in 1..=attempts {
             if attempt > 1 {
-                std::thread::sleep(self.config.retry_backoff * (attempt - 1));
+                std::thread::sleep(self.config.retry_backoff.saturating_mul(attempt - 1));
             }
-            let fetched = self.fetch()?;
-            let (mut outcome, tree) = self.apply(fetched.head, &records)?;
+            let head = self.fetch()?;
+            let (mut outcome, tree) = self.apply(head, &records)?;
             // Nothing changed: no commit (a write-back branch that does not exist yet is not created empty).
             let Some(tree) = tree else { return Ok(outcome) };
-            let commit = self.commit(fetched.head, tree, &records, &outcome.written)?;
+            let commit = self.commit(head, tree, &records, &outcome.written)?;
             match self.push(commit)? {
                 None => {
                     outcome.commit = Some(commit.to_string());
@@ -292,8 +287,9 @@ impl WriteBack {
         GitError::Local { path: self.dir.display().to_string(), reason: self.access.redact(error.message()) }
     }
 
-    /// Fetches the write-back branch (and the followed branch when they differ) into `refs/flinkops/writeback/`.
-    fn fetch(&self) -> Result<Fetched, GitError> {
+    /// Fetches the write-back branch (and the followed branch when they differ) into `refs/flinkops/writeback/`;
+    /// returns the head to commit on (the followed branch's while the write-back branch does not exist yet).
+    fn fetch(&self) -> Result<Oid, GitError> {
         let tracking = |branch: &str| format!("refs/flinkops/writeback/{branch}");
         let mut refspecs = vec![format!("+refs/heads/{0}:{1}", self.branch, tracking(&self.branch))];
         if self.followed != self.branch {
@@ -307,14 +303,10 @@ impl WriteBack {
         options.prune(FetchPrune::On);
         remote.fetch(&refspecs, Some(&mut options), None).map_err(|e| self.access.error("fetch", &e))?;
         let head = |branch: &str| self.repo.refname_to_id(&tracking(branch)).ok();
-        match (head(&self.branch), head(&self.followed)) {
-            (Some(head), _) => Ok(Fetched { head }),
-            (None, Some(head)) => Ok(Fetched { head }),
-            (None, None) => Err(GitError::UnknownRevision {
-                revision: format!("branch {}", self.branch),
-                reason: "the remote has no such branch".into(),
-            }),
-        }
+        head(&self.branch).or_else(|| head(&self.followed)).ok_or_else(|| GitError::UnknownRevision {
+            revision: format!("branch {}", self.branch),
+            reason: "the remote has no such branch".into(),
+        })
     }
 
     /// Edits every record's manifest at `head`; returns the outcome so far and the new tree, if any file changed.
