@@ -100,7 +100,7 @@ fn one_record_is_one_commit_touching_only_annotation_lines() {
         [
             "  annotations:\n",
             "    flinkops.io/savepoint-path: s3://state/orders/sp/savepoint-1\n",
-            "    flinkops.io/savepoint-time: 2026-11-18T11:06:40.001Z\n",
+            "    flinkops.io/savepoint-time: \"2026-11-18T11:06:40.001Z\"\n",
             "    flinkops.io/savepoint-trigger: upgrade\n",
             "    flinkops.io/savepoint-job-id: \"00000000000000000000000000000001\"\n",
         ]

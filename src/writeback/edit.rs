@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use serde_json::{Map, Value};
 
+use crate::manifests::emit::{double_quoted, string_text};
 use crate::manifests::path::FieldPath;
 use crate::manifests::yaml::{Document, NodeSpan, parse_documents};
 
@@ -361,47 +362,10 @@ fn unsupported(line: usize, message: &str) -> EditError {
     EditError::Unsupported { line, message: message.to_owned() }
 }
 
-/// A string as a YAML scalar: plain when that reads back as the same string, else double-quoted.
+/// A string as a YAML scalar: plain when that reads back as the same string (in a flow mapping, also only without
+/// flow indicators and colons), else double-quoted.
 pub fn scalar(value: &str, flow: bool) -> String {
-    if is_plain_safe(value, flow) { value.to_owned() } else { double_quoted(value) }
-}
-
-fn is_plain_safe(value: &str, flow: bool) -> bool {
-    let Some(first) = value.chars().next() else { return false };
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) || value.trim() != value || value.ends_with(':') {
-        return false;
-    }
-    if value.chars().any(|c| c.is_control() || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}'))
-        || value.contains(": ")
-        || value.contains(" #")
-        || flow && value.contains([',', '[', ']', '{', '}', ':'])
-    {
-        return false;
-    }
-    // Core-schema resolution: `true`, `1.5`, `null`, `0x1f` must stay strings.
-    let parsed = parse_documents(&format!("k: {value}\n"));
-    parsed.errors.is_empty()
-        && parsed.documents.first().and_then(|d| d.value.get("k")).and_then(Value::as_str) == Some(value)
-}
-
-fn double_quoted(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    if flow && value.contains([',', '[', ']', '{', '}', ':']) { double_quoted(value) } else { string_text(value) }
 }
 
 /// The document with this index, or why there is none.

@@ -217,7 +217,7 @@ metadata:
   annotations:
     flinkops.io/savepoint-path: s3://new
     flinkops.io/savepoint-trigger: \"upgrade\"
-    flinkops.io/savepoint-time: 2026-01-01T00:00:00.000Z
+    flinkops.io/savepoint-time: \"2026-01-01T00:00:00.000Z\"
     team: a
 ";
     let edited = set(
