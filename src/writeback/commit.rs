@@ -225,6 +225,11 @@ impl WriteBack {
         &self.branch
     }
 
+    /// Setting this flag aborts a running fetch or push (e.g. on shutdown); clear it before the next write.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.cancel)
+    }
+
     /// Records the savepoints of one cycle on their manifests: fetch the branch, edit every manifest, make one
     /// commit and push it. A rejected push fetches again and re-applies the edits on the new head, up to
     /// `max_push_attempts` times with a short growing pause. When several records name the same resource, the
