@@ -11,28 +11,13 @@ use std::time::Instant;
 
 mod common;
 
-use common::deployment;
+use common::{commit_all, deployment, path_of};
 use flinkops::git::{PathFilter, revisions, tree};
-use git2::{IndexAddOption, Repository, RepositoryInitOptions, Signature};
+use git2::{Repository, RepositoryInitOptions};
 
 const MANIFESTS: usize = 10_000;
 const CHANGED: usize = 100;
 const RUNS: usize = 5;
-
-fn path_of(index: usize) -> String {
-    format!("apps/team-{}/job-{index}.yaml", index % 50)
-}
-
-fn commit_all(repo: &Repository, message: &str) {
-    let mut index = repo.index().expect("index");
-    index.add_all(["*"], IndexAddOption::DEFAULT, None).expect("add");
-    index.write().expect("write index");
-    let tree = repo.find_tree(index.write_tree().expect("write tree")).expect("tree");
-    let signature = Signature::now("bench", "bench@example.com").expect("signature");
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents).expect("commit");
-}
 
 fn build_repository(dir: &Path) {
     let mut options = RepositoryInitOptions::new();

@@ -21,3 +21,4 @@ pub mod savepoints;
 pub mod store;
 pub mod units;
 pub mod validation;
+pub mod writeback;

@@ -1,5 +1,26 @@
 //! Shared by the benchmarks: a realistic FlinkDeployment manifest (about 45 lines, with a pod template,
-//! configuration, resources and a job).
+//! configuration, resources and a job), where manifest number `index` lives, and committing a working tree.
+
+use git2::{IndexAddOption, Repository, Signature};
+
+/// The file of manifest number `index`: 50 team directories under `apps/`.
+#[allow(dead_code)] // not every benchmark builds a Git repository
+pub fn path_of(index: usize) -> String {
+    format!("apps/team-{}/job-{index}.yaml", index % 50)
+}
+
+/// Commits every file of the working tree on the current branch.
+#[allow(dead_code)]
+pub fn commit_all(repo: &Repository, message: &str) {
+    let mut index = repo.index().expect("index");
+    index.add_all(["*"], IndexAddOption::DEFAULT, None).expect("add");
+    index.write().expect("write index");
+    let tree = repo.find_tree(index.write_tree().expect("write tree")).expect("tree");
+    let signature = Signature::now("bench", "bench@example.com").expect("signature");
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents).expect("commit");
+}
 
 /// Manifest number `index`, with an image version and an upgrade mode that revisions can vary.
 pub fn deployment(index: usize, image_version: usize, mode: &str) -> String {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod filter;
 pub mod known_hosts;
 pub mod poll;
+pub mod remote;
 pub mod revisions;
 pub mod source;
 pub mod tree;
@@ -19,6 +20,7 @@ pub mod webhook;
 pub use credentials::{Credentials, Secret, SecretSource, redact_url};
 pub use error::GitError;
 pub use filter::PathFilter;
+pub use remote::RemoteAccess;
 pub use source::{
     GitSource, HostKeyPolicy, Reference, Snapshot, Source, SourceConfig, SourceStatus, SyncOutcome, Worktree,
 };

@@ -12,16 +12,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use git2::{CertificateCheckStatus, Cred, CredentialType, Direction, FetchOptions, Oid, RemoteCallbacks, Repository};
+use git2::{Direction, FetchOptions, Oid, RemoteCallbacks, Repository};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::credentials::{Credentials, redact_text};
+use super::credentials::Credentials;
 use super::error::GitError;
 use super::filter::PathFilter;
-use super::known_hosts;
+use super::remote::RemoteAccess;
 use super::tree;
-use super::url::{RemoteUrl, Transport};
+use super::url::Transport;
 
 /// Which ref to follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,9 +168,7 @@ fn default_acceptance() -> Acceptance {
 /// A remote Git repository followed through a local bare mirror.
 pub struct GitSource {
     config: SourceConfig,
-    remote: RemoteUrl,
-    credentials: Credentials,
-    secrets: Vec<String>,
+    access: RemoteAccess,
     mirror: Repository,
     current: Option<Arc<Snapshot>>,
     status: SourceStatus,
@@ -181,9 +179,8 @@ pub struct GitSource {
 impl std::fmt::Debug for GitSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GitSource")
-            .field("remote", &self.remote)
+            .field("access", &self.access)
             .field("reference", &self.config.reference)
-            .field("credentials", &self.credentials)
             .field("status", &self.status)
             .finish_non_exhaustive()
     }
@@ -195,32 +192,21 @@ impl GitSource {
     /// # Errors
     /// [`GitError::InvalidUrl`] for a bad URL, [`GitError::Local`] when the cache directory is unusable.
     pub fn open(config: SourceConfig) -> Result<Self, GitError> {
-        let remote = RemoteUrl::parse(&config.url)?;
-        // A password in the URL becomes the credentials, unless credentials were configured explicitly.
-        let credentials = match (&config.credentials, &remote.embedded_password) {
-            (Credentials::None, Some(password)) => Credentials::Basic {
-                username: remote.user.clone().unwrap_or_else(|| "git".into()),
-                password: password.clone(),
-            },
-            (configured, _) => configured.clone(),
-        };
-        let mut secrets = credentials.secrets();
-        if let Some(password) = &remote.embedded_password {
-            secrets.push(password.expose().to_owned());
-        }
+        let access = RemoteAccess::new(&config.url, &config.credentials, &config.host_keys)?;
         std::fs::create_dir_all(&config.cache_dir)
             .map_err(|e| GitError::Local { path: config.cache_dir.display().to_string(), reason: e.to_string() })?;
         let mirror =
             Repository::open_bare(&config.cache_dir).or_else(|_| Repository::init_bare(&config.cache_dir)).map_err(
                 |e| GitError::Local { path: config.cache_dir.display().to_string(), reason: e.message().to_owned() },
             )?;
-        let status =
-            SourceStatus { url: remote.to_string(), reference: config.reference.to_string(), ..Default::default() };
+        let status = SourceStatus {
+            url: access.remote.to_string(),
+            reference: config.reference.to_string(),
+            ..Default::default()
+        };
         Ok(GitSource {
             config,
-            remote,
-            credentials,
-            secrets,
+            access,
             mirror,
             current: None,
             status,
@@ -235,64 +221,12 @@ impl GitSource {
         self
     }
 
-    fn redact(&self, text: &str) -> String {
-        redact_text(text, &self.secrets)
-    }
-
     fn remote_error(&self, operation: &'static str, error: &git2::Error) -> GitError {
-        let reason = self.redact(error.message());
-        if let Some(host_key) = reason.strip_prefix("host key: ") {
-            return GitError::HostKey {
-                host: self.remote.host.clone().unwrap_or_default(),
-                reason: host_key.to_owned(),
-            };
-        }
-        GitError::Remote { operation, url: self.remote.to_string(), reason }
+        self.access.error(operation, error)
     }
 
     fn callbacks(&self) -> RemoteCallbacks<'_> {
-        let mut callbacks = RemoteCallbacks::new();
-        let mut attempts = 0;
-        let credentials = &self.credentials;
-        callbacks.credentials(move |_url, username_from_url, allowed| {
-            // libgit2 asks again after a refused attempt; give up instead of looping.
-            attempts += 1;
-            if attempts > 2 {
-                return Err(git2::Error::from_str("authentication failed"));
-            }
-            match credentials {
-                Credentials::Basic { username, password } if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) => {
-                    Cred::userpass_plaintext(username, password.expose())
-                }
-                Credentials::SshKey { username, private_key, passphrase }
-                    if allowed.contains(CredentialType::SSH_KEY) =>
-                {
-                    let user = username_from_url.unwrap_or(username);
-                    Cred::ssh_key(user, None, private_key, passphrase.as_ref().map(|p| p.expose()))
-                }
-                Credentials::SshKey { username, .. } if allowed.contains(CredentialType::USERNAME) => {
-                    Cred::username(username_from_url.unwrap_or(username))
-                }
-                Credentials::None => {
-                    Err(git2::Error::from_str("the remote asks for credentials and none are configured"))
-                }
-                _ => Err(git2::Error::from_str("the configured credentials do not fit what the remote asks for")),
-            }
-        });
-        let policy = self.config.host_keys.clone();
-        let port = self.remote.port;
-        callbacks.certificate_check(move |cert, host| {
-            let Some(hostkey) = cert.as_hostkey() else {
-                // TLS: libgit2 (OpenSSL) has already verified the certificate chain; keep its verdict.
-                return Ok(CertificateCheckStatus::CertificatePassthrough);
-            };
-            check_host_key(&policy, host, port, hostkey)
-        });
-        let cancel = Arc::clone(&self.cancel);
-        callbacks.transfer_progress(move |_| !cancel.load(Ordering::Relaxed));
-        let cancel = Arc::clone(&self.cancel);
-        callbacks.sideband_progress(move |_| !cancel.load(Ordering::Relaxed));
-        callbacks
+        self.access.callbacks(Arc::clone(&self.cancel))
     }
 
     /// The commit the remote ref points at now, without fetching objects (ls-remote).
@@ -307,7 +241,7 @@ impl GitSource {
             }
         };
         let mut remote =
-            self.mirror.remote_anonymous(&self.remote.url).map_err(|e| self.remote_error("ls-remote", &e))?;
+            self.mirror.remote_anonymous(&self.access.remote.url).map_err(|e| self.remote_error("ls-remote", &e))?;
         let connection = remote
             .connect_auth(Direction::Fetch, Some(self.callbacks()), None)
             .map_err(|e| self.remote_error("ls-remote", &e))?;
@@ -328,7 +262,8 @@ impl GitSource {
             }
             Reference::Commit(_) => ("+refs/heads/*:refs/flinkops/heads/*".to_owned(), String::new()),
         };
-        let mut remote = self.mirror.remote_anonymous(&self.remote.url).map_err(|e| self.remote_error("fetch", &e))?;
+        let mut remote =
+            self.mirror.remote_anonymous(&self.access.remote.url).map_err(|e| self.remote_error("fetch", &e))?;
         let mut options = FetchOptions::new();
         options.remote_callbacks(self.callbacks());
         options.download_tags(git2::AutotagOption::None);
@@ -383,32 +318,6 @@ impl GitSource {
     }
 }
 
-fn check_host_key(
-    policy: &HostKeyPolicy,
-    host: &str,
-    port: Option<u16>,
-    hostkey: &git2::cert::CertHostkey<'_>,
-) -> Result<CertificateCheckStatus, git2::Error> {
-    let path = match policy {
-        HostKeyPolicy::InsecureAcceptAny => {
-            tracing::warn!(host, "ssh host key accepted without verification (insecure host-key policy)");
-            return Ok(CertificateCheckStatus::CertificateOk);
-        }
-        HostKeyPolicy::KnownHosts(path) => path,
-    };
-    let refuse = |reason: String| Err(git2::Error::from_str(&format!("host key: {reason}")));
-    let (Some(key), Some(key_type)) = (hostkey.hostkey(), hostkey.hostkey_type()) else {
-        return refuse("the server did not present a raw host key".into());
-    };
-    let Ok(contents) = std::fs::read_to_string(path) else {
-        return refuse(format!("cannot read known_hosts file {}", path.display()));
-    };
-    match known_hosts::verify(&contents, host, port, key_type.name(), key) {
-        Ok(()) => Ok(CertificateCheckStatus::CertificateOk),
-        Err(error) => refuse(error.to_string()),
-    }
-}
-
 fn record(status: &mut SourceStatus, outcome: &SyncOutcome, current: Option<&Arc<Snapshot>>, now: SystemTime) {
     status.last_attempt = Some(now);
     status.revision = current.map(|s| s.revision.clone());
@@ -429,9 +338,10 @@ fn record(status: &mut SourceStatus, outcome: &SyncOutcome, current: Option<&Arc
 
 impl Source for GitSource {
     fn sync(&mut self) -> SyncOutcome {
-        let _span = tracing::info_span!("git_sync", url = %self.remote, reference = %self.config.reference).entered();
+        let _span =
+            tracing::info_span!("git_sync", url = %self.access.remote, reference = %self.config.reference).entered();
         self.cancel.store(false, Ordering::Relaxed);
-        if self.remote.transport == Transport::Http {
+        if self.access.remote.transport == Transport::Http {
             tracing::debug!("plain http remote: credentials travel unencrypted");
         }
         let outcome = self.try_sync().unwrap_or_else(SyncOutcome::Failed);

@@ -18,6 +18,8 @@ pub enum Transport {
     Ssh,
     /// `file://` or a local path.
     Local,
+    /// `git://` (a `git daemon`): unauthenticated and unencrypted, for read-only mirrors and loopback tests.
+    Git,
 }
 
 /// A parsed remote URL without credentials.
@@ -72,6 +74,7 @@ impl RemoteUrl {
                 "https" => Transport::Https,
                 "http" => Transport::Http,
                 "ssh" | "git+ssh" => Transport::Ssh,
+                "git" => Transport::Git,
                 "file" => {
                     return Ok(RemoteUrl {
                         transport: Transport::Local,
@@ -82,7 +85,7 @@ impl RemoteUrl {
                         embedded_password: None,
                     });
                 }
-                _ => return Err(invalid("unsupported scheme (use https, ssh, file or a local path)")),
+                _ => return Err(invalid("unsupported scheme (use https, ssh, git, file or a local path)")),
             };
             let authority_end = rest.find('/').unwrap_or(rest.len());
             let (authority, path) = rest.split_at(authority_end);
@@ -179,6 +182,7 @@ mod tests {
             (Transport::Ssh, Some("github.com"), Some("git"))
         );
         assert_eq!(RemoteUrl::parse("file:///srv/git/flink.git").unwrap().transport, Transport::Local);
+        assert_eq!(RemoteUrl::parse("git://127.0.0.1:9418/flink.git").unwrap().transport, Transport::Git);
         assert_eq!(RemoteUrl::parse("/srv/git/flink.git").unwrap().transport, Transport::Local);
         assert_eq!(RemoteUrl::parse("./relative/repo").unwrap().transport, Transport::Local);
         let bad = RemoteUrl::parse("ftp://u:hunter2@h/x").unwrap_err().to_string();

@@ -83,10 +83,31 @@ fn scalar_text(value: &Value) -> String {
     }
 }
 
-/// A string as a plain scalar when that reads back as the same string, else double-quoted (JSON escapes are
-/// valid YAML).
+/// A string as a plain scalar when that reads back as the same string, else double-quoted.
 pub fn string_text(text: &str) -> String {
-    if is_plain_safe(text) { text.to_owned() } else { serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into()) }
+    if is_plain_safe(text) { text.to_owned() } else { double_quoted(text) }
+}
+
+/// A string as a double-quoted YAML scalar: quotes, backslashes and every control or non-printable character
+/// escaped, so any reader gets the same string back.
+pub fn double_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn is_plain_safe(text: &str) -> bool {

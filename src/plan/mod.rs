@@ -78,6 +78,10 @@ pub struct ResourcePlan {
     pub risks: Vec<Risk>,
     /// Unified diff of the normalized YAML (owned fields removed).
     pub diff: String,
+    /// For a new resource: the savepoint recorded by write-back that it will start from (no live state, no
+    /// `initialSavepointPath`, no opt-out; see [`crate::writeback::restore_from_annotations`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<String>,
 }
 
 impl ResourcePlan {
@@ -247,6 +251,7 @@ fn unreadable(before: &LoadedManifest) -> ResourcePlan {
         ignored: Vec::new(),
         risks: Vec::new(),
         diff: String::new(),
+        restore_from: None,
     }
 }
 
@@ -284,7 +289,15 @@ fn plan_resource(before: Option<&LoadedManifest>, after: Option<&LoadedManifest>
             job_running: None,
         })
     };
+    let restore_from = match action {
+        Action::Create => crate::writeback::restore_from_annotations(
+            &crate::writeback::annotations::annotations_of(desired),
+            desired.pointer("/spec/job/initialSavepointPath").and_then(Value::as_str),
+        ),
+        _ => None,
+    };
     Some(ResourcePlan {
+        restore_from,
         kind: located.kind,
         namespace: located.namespace.clone(),
         name: located.name.clone(),
@@ -376,6 +389,26 @@ spec:
             ]
         );
         assert_eq!(plan.exit_code(), 3, "deleting a savepoint-mode job without savepoint-on-deletion is high risk");
+        assert!(plan.resources.iter().all(|r| r.restore_from.is_none()));
+    }
+
+    #[test]
+    fn a_new_resource_with_a_recorded_savepoint_restores_from_it() {
+        let recorded = ORDERS.replace(
+            "  namespace: team-a\n",
+            "  namespace: team-a\n  annotations:\n    flinkops.io/savepoint-path: s3://b/sp/savepoint-1\n",
+        );
+        let plan = build(&input(&[], &[("a.yaml", &recorded)]));
+        assert_eq!(plan.resources[0].restore_from.as_deref(), Some("s3://b/sp/savepoint-1"));
+        assert!(render::text(&plan).contains("will restore from s3://b/sp/savepoint-1"), "{}", render::text(&plan));
+        let explicit = recorded.replace(
+            "    upgradeMode: savepoint\n",
+            "    upgradeMode: savepoint\n    initialSavepointPath: s3://b/sp/x\n",
+        );
+        assert_eq!(build(&input(&[], &[("a.yaml", &explicit)])).resources[0].restore_from, None);
+        // An existing resource keeps its live state: the annotation changes nothing.
+        let plan = build(&input(&[("a.yaml", ORDERS)], &[("a.yaml", &recorded)]));
+        assert!(plan.resources.iter().all(|r| r.restore_from.is_none()));
     }
 
     #[test]

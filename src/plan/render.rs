@@ -72,6 +72,9 @@ pub fn text(plan: &Plan) -> String {
             resource.upgrade
         );
         let _ = writeln!(out, "  interruption: {}", resource.interruption);
+        if let Some(savepoint) = &resource.restore_from {
+            let _ = writeln!(out, "  will restore from {savepoint}");
+        }
         for risk in &resource.risks {
             let _ = writeln!(out, "  risk {}: {}", risk.level.as_str(), risk.message);
         }
@@ -188,6 +191,9 @@ fn resource_markdown(r: &ResourcePlan, out: &mut String) {
         r.upgrade
     );
     let _ = writeln!(out, "{} · interruption: {}\n", code(&format!("{}:{}", r.file, r.line)), r.interruption);
+    if let Some(savepoint) = &r.restore_from {
+        let _ = writeln!(out, "will restore from {}\n", code(savepoint));
+    }
     if !r.risks.is_empty() {
         for risk in &r.risks {
             let _ = writeln!(out, "- {}: {}", level_badge(risk.level), risk.message);

@@ -853,19 +853,9 @@ fn render_flat_yaml(config: &BTreeMap<String, String>) -> Result<String, LaunchE
             )));
         }
         out.push_str(key);
-        out.push_str(": \"");
-        for c in value.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-                c => out.push(c),
-            }
-        }
-        out.push_str("\"\n");
+        out.push_str(": ");
+        out.push_str(&crate::manifests::emit::double_quoted(value));
+        out.push('\n');
     }
     Ok(out)
 }
