@@ -113,7 +113,7 @@ async fn application_lifecycle_on_real_flink() {
     let work = WorkDir::new("operator-lifecycle");
     let store = LocalStore::open(&work.0).unwrap();
     let runtime = LocalRuntime::new(&flink_home, &work.0).unwrap();
-    let harness = Harness { controller: Controller { store: store.clone(), runtime } };
+    let harness = Harness { controller: Controller::new(store.clone(), runtime) };
 
     // ---- deploy
     store.apply(&manifest(&jar, "savepoint", "running", 200, &work.0), "flinkops").await.unwrap();
@@ -223,6 +223,42 @@ async fn application_lifecycle_on_real_flink() {
     wait_all_tasks_running(&flink, &fifth_job).await;
     assert_eq!(restored_from(&flink, &fifth_job).await, None, "a stateless redeploy restores nothing");
     assert_nothing_restored(&flink, &fifth_job).await;
+
+    // ---- periodic savepoints with a history of at most 2: older ones are disposed of on disk and in status
+    let mut periodic = manifest(&jar, "stateless", "running", 200, &work.0);
+    let config = &mut periodic.spec.flink_configuration.as_mut().unwrap().0;
+    config.insert("kubernetes.operator.periodic.savepoint.interval".into(), "1s".into());
+    config.insert("kubernetes.operator.savepoint.history.max.count".into(), "2".into());
+    store.apply(&periodic, "flinkops").await.unwrap();
+    let mut taken = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let retained = loop {
+        let requeue = harness.controller.reconcile::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
+        let current = harness.get().await.unwrap();
+        assert_eq!(job_id(&current), fifth_job, "periodic savepoints never restart the job");
+        let info = current.status.unwrap().job_status.unwrap().savepoint_info.unwrap_or_default();
+        taken.extend(
+            info.savepoint_history
+                .iter()
+                .filter(|s| s.trigger_type == Some(SnapshotTriggerType::Periodic))
+                .filter_map(|s| s.location.clone()),
+        );
+        let history: Vec<String> = info.savepoint_history.iter().filter_map(|s| s.location.clone()).collect();
+        if taken.len() >= 4 && history.len() <= 2 && info.trigger_id.is_none() {
+            break history;
+        }
+        assert!(Instant::now() < deadline, "periodic savepoints with retention: taken {taken:?}, history {history:?}");
+        tokio::time::sleep(requeue.min(Duration::from_millis(300))).await;
+    };
+    let on_disk = |location: &str| std::path::Path::new(location.trim_start_matches("file:")).exists();
+    for location in &retained {
+        assert!(on_disk(location), "a retained savepoint is on disk: {location}");
+    }
+    let disposed: Vec<_> = taken.iter().filter(|l| !retained.contains(l)).collect();
+    assert!(disposed.len() >= 2, "taken {taken:?}, retained {retained:?}");
+    for location in disposed {
+        assert!(!on_disk(location), "an expired savepoint was disposed of on disk: {location}");
+    }
 
     // ---- delete: the finalizer holds the object until the cluster is gone
     let pids = cluster_pids(&work.0, NAMESPACE, NAME);

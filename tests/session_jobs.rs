@@ -114,8 +114,8 @@ async fn session_jobs_upgrade_independently_on_real_flink() {
     let store = LocalStore::open(&work.0).unwrap();
     let runtime = Arc::new(LocalRuntime::new(&flink_home, &work.0).unwrap());
     let harness = Harness {
-        deployments: Controller { store: store.clone(), runtime: runtime.clone() },
-        session_jobs: Controller { store: store.clone(), runtime: SessionJobRuntime::new(runtime.clone(), &work.0) },
+        deployments: Controller::new(store.clone(), runtime.clone()),
+        session_jobs: Controller::new(store.clone(), SessionJobRuntime::new(runtime.clone(), &work.0)),
     };
 
     // ---- a session cluster and two jobs on it

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use crate::operator::manager::{ManagerConfig, run_local};
 use crate::runtime::local::LocalRuntime;
 use crate::store::LocalStore;
+use crate::writeback::{WriteBack, WriteBackConfig};
 
 /// Arguments of `flinkops run`.
 #[derive(clap::Args, Debug)]
@@ -34,6 +35,22 @@ pub struct Args {
     /// How often the repository is checked for a new revision.
     #[arg(long, default_value = "5s")]
     interval: String,
+    /// Write each savepoint back to the manifest that defines its job, as `flinkops.io/savepoint-*`
+    /// annotations committed and pushed to the followed branch (needs a Git source and push access).
+    #[arg(long)]
+    write_back: bool,
+    /// Commit write-backs to this branch instead of the followed one (created from it when missing).
+    #[arg(long, requires = "write_back")]
+    write_back_branch: Option<String>,
+    /// Author of write-back commits, as `Name <email>`.
+    #[arg(long, requires = "write_back", default_value = "flinkops <flinkops@localhost>")]
+    write_back_author: String,
+    /// Message of write-back commits; `{count}`, `{resources}` and `{savepoints}` are replaced.
+    #[arg(long, requires = "write_back")]
+    write_back_message: Option<String>,
+    /// How often pending savepoints are committed (one commit per interval).
+    #[arg(long, requires = "write_back", default_value = "10s")]
+    write_back_interval: String,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -124,7 +141,14 @@ pub(super) fn run(args: &Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let config = ManagerConfig { sync_interval: interval, stop_jobs_on_exit: args.stop_jobs_on_exit };
+        let write_back = match write_back(args, &filter) {
+            Ok(write_back) => write_back,
+            Err(message) => {
+                eprintln!("flinkops run: {message}");
+                return ExitCode::from(2);
+            }
+        };
+        let config = ManagerConfig { sync_interval: interval, stop_jobs_on_exit: args.stop_jobs_on_exit, write_back };
         let shutdown = shutdown_signal();
         match super::source::select(&args.source.repo, args.source.branch.as_deref(), filter, &args.state_dir) {
             Ok(source) => {
@@ -140,6 +164,48 @@ pub(super) fn run(args: &Args) -> ExitCode {
         }
         ExitCode::SUCCESS
     })
+}
+
+/// The write-back of `--write-back`, or why it cannot work.
+fn write_back(
+    args: &Args,
+    filter: &crate::git::filter::PathFilter,
+) -> Result<Option<(WriteBack, std::time::Duration)>, String> {
+    if !args.write_back {
+        return Ok(None);
+    }
+    let Some(source) =
+        super::source::git_config(&args.source.repo, args.source.branch.as_deref(), filter.clone(), &args.state_dir)
+    else {
+        return Err(format!(
+            "--write-back needs a Git repository or URL; {} is a plain directory (pass --branch to read it as a repository)",
+            args.source.repo
+        ));
+    };
+    let interval = crate::units::parse_flink_duration(&args.write_back_interval).map_err(|_| {
+        format!("--write-back-interval {:?} is not a duration (for example 10s)", args.write_back_interval)
+    })?;
+    let (author_name, author_email) = parse_author(&args.write_back_author)
+        .ok_or_else(|| format!("--write-back-author {:?} is not `Name <email>`", args.write_back_author))?;
+    let mut config = WriteBackConfig {
+        branch: args.write_back_branch.clone(),
+        author_name,
+        author_email,
+        ..WriteBackConfig::default()
+    };
+    if let Some(message) = &args.write_back_message {
+        config.message_template = message.clone();
+    }
+    let writer = WriteBack::open(&source, &args.state_dir.join("writeback"), config).map_err(|e| e.to_string())?;
+    Ok(Some((writer, interval)))
+}
+
+/// `Name <email>` split into its parts.
+fn parse_author(text: &str) -> Option<(String, String)> {
+    let (name, rest) = text.split_once('<')?;
+    let email = rest.strip_suffix('>')?.trim();
+    let name = name.trim();
+    (!name.is_empty() && email.contains('@')).then(|| (name.to_owned(), email.to_owned()))
 }
 
 async fn shutdown_signal() {
@@ -160,4 +226,20 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_author;
+
+    #[test]
+    fn an_author_is_a_name_and_an_email() {
+        assert_eq!(
+            parse_author("Platform Bot <bot@example.com>"),
+            Some(("Platform Bot".into(), "bot@example.com".into()))
+        );
+        assert_eq!(parse_author("bot@example.com"), None);
+        assert_eq!(parse_author("<bot@example.com>"), None);
+        assert_eq!(parse_author("Bot <not-an-email>"), None);
+    }
 }

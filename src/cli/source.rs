@@ -60,20 +60,32 @@ pub(super) fn select(
     filter: PathFilter,
     state_dir: &Path,
 ) -> Result<Selected, GitError> {
+    match git_config(repo, branch, filter.clone(), state_dir) {
+        Some(config) => Ok(Selected::Git(Box::new(GitSource::open(config)?))),
+        None => Ok(Selected::Worktree(Box::new(Worktree::new(Path::new(repo), filter)))),
+    }
+}
+
+/// The Git source configuration `repo` names, or `None` for a plain directory followed as a working copy.
+pub(super) fn git_config(
+    repo: &str,
+    branch: Option<&str>,
+    filter: PathFilter,
+    state_dir: &Path,
+) -> Option<SourceConfig> {
     let repo_path = PathBuf::from(repo);
     let is_repository = repo_path.join(".git").exists() || repo.contains("://") || repo.contains('@');
     if repo_path.is_dir() && !is_repository && branch.is_none() {
-        return Ok(Selected::Worktree(Box::new(Worktree::new(&repo_path, filter))));
+        return None;
     }
-    let config = SourceConfig {
+    Some(SourceConfig {
         url: repo.to_owned(),
         reference: Reference::Branch(branch.unwrap_or("main").to_owned()),
         credentials: Credentials::None,
         host_keys: HostKeyPolicy::default(),
         filter,
         cache_dir: state_dir.join("git"),
-    };
-    Ok(Selected::Git(Box::new(GitSource::open(config)?)))
+    })
 }
 
 impl Source for Selected {

@@ -20,6 +20,8 @@ use crate::savepoints::trigger::{
     record_checkpoint_triggered, record_completed, record_failed, record_savepoint_triggered,
 };
 use crate::store::{Store, StoreError};
+use crate::writeback::SavepointRecord;
+use tokio::sync::mpsc::UnboundedSender;
 
 use super::crashpoint;
 use super::decide::{Facts, JobFacts, Step, decide};
@@ -49,6 +51,44 @@ pub struct Controller<S, R> {
     pub store: S,
     /// The runtime clusters run on.
     pub runtime: R,
+    /// Where each recorded savepoint is reported, for write-back to Git.
+    pub savepoint_records: Option<UnboundedSender<SavepointRecord>>,
+}
+
+impl<S, R> Controller<S, R> {
+    /// A controller over `store` and `runtime` that reports savepoints nowhere.
+    pub fn new(store: S, runtime: R) -> Self {
+        Controller { store, runtime, savepoint_records: None }
+    }
+
+    /// Reports every recorded savepoint on `records` (for write-back).
+    pub fn reporting_savepoints(mut self, records: UnboundedSender<SavepointRecord>) -> Self {
+        self.savepoint_records = Some(records);
+        self
+    }
+
+    /// Reports a savepoint just recorded in the status of `view`.
+    fn report_savepoint(
+        &self,
+        kind: Kind,
+        view: &FlinkDeployment,
+        location: &str,
+        trigger: &str,
+        job_id: Option<String>,
+    ) {
+        let Some(records) = &self.savepoint_records else { return };
+        let record = SavepointRecord {
+            kind,
+            namespace: crate::validation::namespace_of(&view.metadata),
+            name: view.metadata.name.clone().unwrap_or_default(),
+            location: location.to_owned(),
+            time_ms: now_ms(),
+            trigger: trigger.to_owned(),
+            job_id,
+        };
+        // A closed channel means write-back stopped; the store scan of a later run still finds the savepoint.
+        let _ = records.send(record);
+    }
 }
 
 fn now_ms() -> i64 {
@@ -151,6 +191,10 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 created_ms: resource.metadata.creation_timestamp.as_ref().map_or_else(now_ms, |t| t.0.as_millisecond()),
                 fresh_job_id: &job_id,
                 fresh_trigger_id: &trigger_id,
+                recovery_savepoint: crate::writeback::restore_from_annotations(
+                    resource.metadata.annotations.as_ref().unwrap_or(&std::collections::BTreeMap::new()),
+                    resource.spec.job.as_ref().and_then(|j| j.initial_savepoint_path.as_deref()),
+                ),
                 blocking_session_jobs: &blocking_session_jobs,
             };
             let step = decide(&facts);
@@ -305,6 +349,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 resource.status = Some(status);
                 let resource = self.write_status::<K>(resource, None).await?;
                 crashpoint::reached("deploy-recorded");
+                info!(job_id = %job_id, restore_from = restore.as_ref().map_or("nothing (empty state)", |r| r.path.as_str()), "deploying");
                 let intent = DeployIntent { job_id: Some(job_id), restore };
                 let spec = match original.cluster_spec(&target.spec, &intent) {
                     Ok(spec) => spec,
@@ -384,12 +429,21 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 let trigger_type = info.trigger_type.take();
                 info.trigger_id = None;
                 info.trigger_timestamp = None;
+                let mut taken = None;
                 if new_savepoint && let Some(location) = restore_path {
                     record_savepoint(info, &location, trigger_type.unwrap_or(SnapshotTriggerType::Upgrade));
                     info!(savepoint = %location, "savepoint taken");
+                    taken = Some(location);
                 }
+                let stopped_job = job_status.job_id.clone();
+                let suspended = target.job_state() == crate::crd::JobState::Suspended
+                    && resource.spec.job.as_ref().is_some_and(|j| j.desired_state() == crate::crd::JobState::Suspended);
                 resource.status = Some(status);
-                self.write_status::<K>(resource, None).await?;
+                let resource = self.write_status::<K>(resource, None).await?;
+                if let Some(location) = taken {
+                    let trigger = super::write_back::trigger_name(trigger_type, suspended);
+                    self.report_savepoint(K::KIND, &resource, &location, trigger, stopped_job);
+                }
                 if new_savepoint {
                     crashpoint::reached("stop-recorded-savepoint");
                 }
@@ -435,10 +489,13 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 let trigger_type = info.trigger_type.unwrap_or(SnapshotTriggerType::Manual);
                 let format = info.format_type.unwrap_or(crate::crd::status::SavepointFormatType::Canonical);
                 let update = record_completed(info, location.clone(), trigger_type, nonce, format, now_ms());
+                let job_id = job_status.job_id.clone();
                 mark_nonce_handled(&mut status, SnapshotKind::Savepoint, update);
                 info!(savepoint = %location, ?trigger_type, "savepoint taken");
                 resource.status = Some(status);
-                self.write_status::<K>(resource, None).await?;
+                let resource = self.write_status::<K>(resource, None).await?;
+                let trigger = super::write_back::trigger_name(Some(trigger_type), false);
+                self.report_savepoint(K::KIND, &resource, &location, trigger, job_id);
                 Ok(None)
             }
             Step::SavepointFailed { reason } => {
@@ -565,9 +622,11 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                     info.trigger_id = None;
                     info.trigger_type = None;
                     record_savepoint(info, &location, SnapshotTriggerType::Upgrade);
-                    job_status.upgrade_savepoint_path = Some(location);
+                    job_status.upgrade_savepoint_path = Some(location.clone());
+                    let job_id = job_status.job_id.clone();
                     resource.status = Some(status);
                     resource = self.write_status::<K>(resource, None).await?;
+                    self.report_savepoint(K::KIND, &resource, &location, "deletion", job_id);
                 }
                 if let Err(error) = self.runtime.delete(&id).await {
                     return self.fail::<K>(resource, &error.to_string(), false).await;

@@ -146,6 +146,9 @@ pub struct Facts<'a> {
     pub fresh_job_id: &'a str,
     /// A fresh trigger id, in case one is needed.
     pub fresh_trigger_id: &'a str,
+    /// The savepoint Git records for this resource (write-back annotations), for a first deployment without
+    /// live state; `None` when there is none, the manifest opts out, or `initialSavepointPath` is set.
+    pub recovery_savepoint: Option<String>,
     /// Session jobs that still reference this (session) cluster; its deletion waits for them.
     pub blocking_session_jobs: &'a [String],
 }
@@ -323,8 +326,15 @@ pub fn decide(facts: &Facts<'_>) -> Step {
                 target: Box::new(ReconciledSpec::new(facts.desired, JobState::Suspended, None, true)),
             },
             JobState::Running => {
-                let initial =
-                    facts.desired.job.as_ref().and_then(|j| j.initial_savepoint_path.clone()).filter(|p| !p.is_empty());
+                // An explicit initialSavepointPath wins; else the savepoint Git recorded (recovery of a lost
+                // platform from Git alone).
+                let initial = facts
+                    .desired
+                    .job
+                    .as_ref()
+                    .and_then(|j| j.initial_savepoint_path.clone())
+                    .filter(|p| !p.is_empty())
+                    .or_else(|| facts.recovery_savepoint.clone());
                 let mode = if initial.is_some() { UpgradeMode::Savepoint } else { UpgradeMode::Stateless };
                 Step::Deploy {
                     target: Box::new(ReconciledSpec::new(facts.desired, JobState::Running, Some(mode), true)),

@@ -19,6 +19,7 @@ use crate::runtime::SessionJobRuntime;
 use crate::runtime::local::LocalRuntime;
 use crate::store::{ObjectRef, Store, StoredResource};
 use crate::validation::{Resource, Severity};
+use crate::writeback::WriteBack;
 
 use super::controller::{Controller, FIELD_MANAGER, ReconcileError};
 
@@ -61,6 +62,8 @@ pub struct ManagerConfig {
     pub sync_interval: Duration,
     /// Stop every Flink process on exit instead of leaving the jobs running.
     pub stop_jobs_on_exit: bool,
+    /// Savepoint write-back to Git, and how often it commits.
+    pub write_back: Option<(WriteBack, Duration)>,
 }
 
 /// Runs until `shutdown` resolves.
@@ -74,10 +77,16 @@ pub async fn run_local<S: Store, Src: Source>(
     let runtime = Arc::new(runtime);
     let session_runtime = SessionJobRuntime::new(runtime.clone(), runtime.state_dir())
         .with_image_root(runtime.image_root().map(std::path::Path::to_path_buf));
-    let controller = Arc::new(Controllers {
-        deployments: Controller { store: store.clone(), runtime: runtime.clone() },
-        session_jobs: Controller { store: store.clone(), runtime: session_runtime },
+    let mut deployments = Controller::new(store.clone(), runtime.clone());
+    let mut session_jobs = Controller::new(store.clone(), session_runtime);
+    let write_back = config.write_back.map(|(writer, interval)| {
+        let (records, reported) = tokio::sync::mpsc::unbounded_channel();
+        deployments.savepoint_records = Some(records.clone());
+        session_jobs.savepoint_records = Some(records);
+        info!(branch = writer.branch(), ?interval, "savepoints are written back to Git");
+        tokio::spawn(super::write_back::run(store.clone(), writer, reported, interval))
     });
+    let controller = Arc::new(Controllers { deployments, session_jobs });
     let mut tasks: HashMap<ObjectRef, (Arc<Notify>, JoinHandle<()>)> = HashMap::new();
     let mut events = store.watch();
     tokio::pin!(shutdown);
@@ -133,6 +142,9 @@ pub async fn run_local<S: Store, Src: Source>(
     info!("shutting down");
     for (_, (_, task)) in tasks.drain() {
         task.abort();
+    }
+    if let Some(write_back) = write_back {
+        write_back.abort();
     }
     if config.stop_jobs_on_exit {
         info!("stopping every Flink cluster (--stop-jobs-on-exit)");

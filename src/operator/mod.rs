@@ -10,3 +10,4 @@ pub mod manager;
 pub mod observe;
 pub mod reconciled;
 pub mod status;
+pub mod write_back;

@@ -71,6 +71,7 @@ fn facts<'a>(desired: &'a FlinkDeploymentSpec, status: &'a FlinkDeploymentStatus
         created_ms: 0,
         fresh_job_id: "job-2",
         fresh_trigger_id: "trigger-2",
+        recovery_savepoint: None,
         blocking_session_jobs: &[],
     }
 }
@@ -508,4 +509,14 @@ fn savepoints_beyond_the_history_limits_are_disposed_of_while_the_job_runs() {
     assert!(!matches!(decide(&restarting), Step::ApplyRetention { .. }));
     let within = Facts { retention: RetentionPolicy { max_count: 4, ..retention }, ..facts(&desired, &status) };
     assert!(matches!(decide(&within), Step::Wait { .. }));
+}
+
+#[test]
+fn a_first_deployment_restores_from_the_savepoint_git_records() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let status = FlinkDeploymentStatus::default();
+    let recovering = Facts { recovery_savepoint: Some("file:///sp-in-git".into()), ..facts(&desired, &status) };
+    let Step::Deploy { restore: Some(restore), target, .. } = decide(&recovering) else { panic!() };
+    assert_eq!(restore.path, "file:///sp-in-git");
+    assert_eq!(target.spec.job.unwrap().upgrade_mode, Some(UpgradeMode::Savepoint));
 }
