@@ -270,3 +270,80 @@ async fn application_lifecycle_on_real_flink() {
     }
     assert_all_gone(&pids);
 }
+
+/// Rollback: an upgrade whose job cannot start is rolled back to the last stable spec after the readiness timeout,
+/// restoring the state of the savepoint taken before the upgrade; a fixed spec afterwards deploys normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_upgrade_is_rolled_back_on_real_flink() {
+    init_tracing();
+    let (flink_home, jar) = test_bed();
+    let work = WorkDir::new("operator-rollback");
+    let store = LocalStore::open(&work.0).unwrap();
+    let runtime = LocalRuntime::new(&flink_home, &work.0).unwrap();
+    let harness = Harness { controller: Controller::new(store.clone(), runtime) };
+    let with_rollback = |rate: u32, keys: &str| {
+        let mut deployment = manifest(&jar, "savepoint", "running", rate, &work.0);
+        let config = &mut deployment.spec.flink_configuration.as_mut().unwrap().0;
+        config.insert("kubernetes.operator.deployment.rollback.enabled".into(), "true".into());
+        config.insert("kubernetes.operator.deployment.readiness.timeout".into(), "40s".into());
+        let args = deployment.spec.job.as_mut().unwrap().args.as_mut().unwrap();
+        args[3] = keys.to_owned();
+        deployment
+    };
+
+    store.apply(&with_rollback(200, "100"), "flinkops").await.unwrap();
+    let stable = harness.reconcile_until("first deployment running", job_running).await;
+    let first_job = job_id(&stable);
+    let flink = client(&work.0);
+    eventually("a completed checkpoint", TIMEOUT, || async {
+        flink.checkpoint_statistics(&first_job).await.ok()?.latest.completed
+    })
+    .await;
+
+    // `--keys 0` makes the job's main() throw: the upgrade never becomes ready.
+    store.apply(&with_rollback(300, "0"), "flinkops").await.unwrap();
+    let rolled_back = harness
+        .reconcile_until("rolled back", |r| {
+            job_running(&r.clone())
+                || r.status.as_ref().and_then(|s| s.lifecycle_state) == Some(ResourceLifecycleState::RolledBack)
+                    && r.status.as_ref().and_then(|s| s.job_status.as_ref()).and_then(|j| j.state)
+                        == Some(FlinkJobState::Running)
+        })
+        .await;
+    let status = rolled_back.status.clone().unwrap();
+    assert_eq!(status.lifecycle_state, Some(ResourceLifecycleState::RolledBack), "{status:#?}");
+    let running_args = flinkops::operator::reconciled::ReconciledSpec::decode(
+        status.reconciliation_status.as_ref().unwrap().last_reconciled_spec.as_deref().unwrap(),
+    )
+    .unwrap()
+    .spec
+    .job
+    .unwrap()
+    .args
+    .unwrap();
+    assert_eq!(running_args[3], "100", "the stable spec runs again");
+    let upgrade_savepoint = last_savepoint(&rolled_back).expect("the savepoint taken before the upgrade");
+    let rolled_back_job = job_id(&rolled_back);
+    let flink = client(&work.0);
+    let (_, path) = eventually("restore info", TIMEOUT, || restored_from(&flink, &rolled_back_job)).await;
+    assert_eq!(path.trim_end_matches('/'), upgrade_savepoint.trim_end_matches('/'));
+    wait_restored_keys(&flink, &rolled_back_job, 100.0).await;
+
+    // Reconciling again changes nothing while the broken generation is still the desired one.
+    harness.controller.reconcile::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
+    assert_eq!(job_id(&harness.get().await.unwrap()), rolled_back_job);
+
+    // A fixed spec (a new generation) deploys normally.
+    store.apply(&with_rollback(250, "100"), "flinkops").await.unwrap();
+    let fixed = harness.reconcile_until("fixed spec running", |r| job_running(r) && job_id(r) != rolled_back_job).await;
+    assert_eq!(fixed.status.unwrap().lifecycle_state, Some(ResourceLifecycleState::Stable));
+
+    let pids = cluster_pids(&work.0, NAMESPACE, NAME);
+    store.delete::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness.get().await.is_some() {
+        assert!(Instant::now() < deadline, "deletion did not finish");
+        harness.controller.reconcile::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
+    }
+    assert_all_gone(&pids);
+}

@@ -25,8 +25,10 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::crashpoint;
 use super::decide::{Facts, JobFacts, Step, decide};
+use super::health::HealthConfig;
 use super::observe::{Observation, observe};
 use super::reconciled::ReconciledSpec;
+use super::safeguards;
 use super::status::{conditions, lifecycle_state};
 
 pub use super::managed::{DEPLOYMENT_FINALIZER, Managed, SESSION_JOB_FINALIZER};
@@ -140,7 +142,18 @@ impl<S: Store, R: Runtime> Controller<S, R> {
             let mut resource = original.view();
             let id = ClusterId::of(&resource);
             let status = resource.status.clone().unwrap_or_default();
-            let observation = Box::pin(observe(&self.runtime, &id, &status)).await;
+            let config = resource.spec.flink_config();
+            // Health checks and rollback are FlinkDeployment features, as upstream's.
+            let is_deployment = K::KIND == Kind::FlinkDeployment && resource.spec.job.is_some();
+            let health = HealthConfig::from_config(&config).unwrap_or_default();
+            let sample_health = (is_deployment && health.enabled).then(now_ms);
+            let observation = Box::pin(observe(&self.runtime, &id, &status, sample_health)).await;
+            let mut unhealthy = None;
+            if let Some(sample) = observation.health_sample {
+                let mut status = resource.status.clone().unwrap_or_default();
+                unhealthy = safeguards::record_health(&mut status, sample, &health);
+                resource.status = Some(status);
+            }
             resource = Box::pin(self.record_observation::<K>(resource, &observation, None)).await?;
 
             // A spec that fails validation is never acted on; the last valid one keeps being enforced.
@@ -167,11 +180,13 @@ impl<S: Store, R: Runtime> Controller<S, R> {
             let status = resource.status.clone().unwrap_or_default();
             let job_id = fresh_id();
             let trigger_id = fresh_id();
-            let config = resource.spec.flink_config();
+            let generation = resource.metadata.generation.unwrap_or(0);
+            let rolling_back = is_deployment && safeguards::rolled_back(&status, generation);
+            let rollback_spec = if rolling_back { safeguards::rollback_spec(&status, &resource.spec) } else { None };
             let facts = Facts {
-                generation: resource.metadata.generation.unwrap_or(0),
+                generation,
                 deleting,
-                desired: &resource.spec,
+                desired: rollback_spec.as_ref().unwrap_or(&resource.spec),
                 status: &status,
                 cluster: observation.cluster.status.clone(),
                 cluster_generation: observation.cluster.generation,
@@ -195,6 +210,9 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                     resource.metadata.annotations.as_ref().unwrap_or(&std::collections::BTreeMap::new()),
                     resource.spec.job.as_ref().and_then(|j| j.initial_savepoint_path.as_deref()),
                 ),
+                unhealthy,
+                rollback_after: if is_deployment { safeguards::rollback_after(&config) } else { None },
+                rolling_back,
                 blocking_session_jobs: &blocking_session_jobs,
             };
             let step = decide(&facts);
@@ -337,6 +355,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 // Write-ahead: the target spec, the job id and the restore point, before anything starts.
                 record_reconciled(&mut status, &target, ReconciliationState::Upgrading);
                 status.observed_generation = Some(generation);
+                safeguards::reset_on_deploy(&mut status, generation);
                 // A session cluster has no job of its own: its job status stays empty.
                 if target.spec.job.is_some() {
                     let job_status = status.job_status.get_or_insert_with(JobStatus::default);
@@ -362,8 +381,9 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                             warn!(%note, "deployed with a note");
                         }
                         let mut status = resource.status.clone().unwrap_or_default();
+                        let state = deployed_state(&status, generation);
                         if let Some(reconciliation) = status.reconciliation_status.as_mut() {
-                            reconciliation.state = Some(ReconciliationState::Deployed);
+                            reconciliation.state = Some(state);
                         }
                         status.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Ready);
                         status.error = None;
@@ -381,8 +401,9 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 }
             }
             Step::MarkDeployed => {
+                let state = deployed_state(&status, generation);
                 if let Some(reconciliation) = status.reconciliation_status.as_mut() {
-                    reconciliation.state = Some(ReconciliationState::Deployed);
+                    reconciliation.state = Some(state);
                 }
                 resource.status = Some(status);
                 self.write_status::<K>(resource, None).await?;
@@ -577,19 +598,25 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 }
                 Ok(None)
             }
-            Step::Cancel { target } => {
-                record_reconciled(&mut status, &target, ReconciliationState::Upgrading);
-                let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone()).unwrap_or_default();
+            Step::RestartUnhealthy { target, reason } => {
+                warn!(%reason, "the job is unhealthy; restarting it from its latest checkpoint");
+                status.error = Some(error_json("RestartUnhealthyJob", &reason));
+                if let Some(info) = status.cluster_info.as_mut() {
+                    super::health::HealthState::clear(info);
+                }
+                self.record_and_cancel::<K>(resource, status, observation, &target).await
+            }
+            Step::StartRollback { reason } => {
+                warn!(%reason, "rolling back");
+                safeguards::mark_rolled_back(&mut status, generation);
+                status.reconciliation_status.get_or_insert_with(ReconciliationStatus::default).state =
+                    Some(ReconciliationState::RollingBack);
+                status.error = Some(error_json("RollbackError", &reason));
                 resource.status = Some(status);
                 self.write_status::<K>(resource, None).await?;
-                if let Some(client) = &observation.client
-                    && let Err(error) = client.cancel_job(&job_id).await
-                    && !error.is_not_found()
-                {
-                    warn!(%error, "cancelling the job failed; will retry");
-                }
-                Ok(Some(Duration::from_millis(500)))
+                Ok(None)
             }
+            Step::Cancel { target } => self.record_and_cancel::<K>(resource, status, observation, &target).await,
             Step::FinishSuspend { target } => {
                 if let Err(error) = self.runtime.delete(&id).await {
                     return self.fail::<K>(resource, &error.to_string(), false).await;
@@ -651,6 +678,27 @@ impl<S: Store, R: Runtime> Controller<S, R> {
         }
     }
 
+    /// Records `target` (suspended, with its restore mode) as UPGRADING, then cancels the job.
+    async fn record_and_cancel<K: Managed>(
+        &self,
+        mut resource: FlinkDeployment,
+        mut status: FlinkDeploymentStatus,
+        observation: &Observation,
+        target: &ReconciledSpec,
+    ) -> Result<Option<Duration>, ReconcileError> {
+        record_reconciled(&mut status, target, ReconciliationState::Upgrading);
+        let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone()).unwrap_or_default();
+        resource.status = Some(status);
+        self.write_status::<K>(resource, None).await?;
+        if let Some(client) = &observation.client
+            && let Err(error) = client.cancel_job(&job_id).await
+            && !error.is_not_found()
+        {
+            warn!(%error, "cancelling the job failed; will retry");
+        }
+        Ok(Some(Duration::from_millis(500)))
+    }
+
     /// Records an error; a terminal one (bad input) also marks the resource Stalled.
     async fn fail<K: Managed>(
         &self,
@@ -664,6 +712,15 @@ impl<S: Store, R: Runtime> Controller<S, R> {
         resource.status = Some(status);
         self.write_status::<K>(resource, terminal.then_some(message)).await?;
         Ok(Some(if terminal { Duration::from_secs(60) } else { Duration::from_secs(5) }))
+    }
+}
+
+/// The reconciliation state once a deploy is up: ROLLED_BACK when it was the rollback of this generation.
+fn deployed_state(status: &FlinkDeploymentStatus, generation: i64) -> ReconciliationState {
+    if safeguards::rolled_back(status, generation) {
+        ReconciliationState::RolledBack
+    } else {
+        ReconciliationState::Deployed
     }
 }
 
@@ -759,6 +816,8 @@ fn step_name(step: &Step) -> &'static str {
         Step::RecordSuspendedSpec { .. } => "record-suspended-spec",
         Step::Cleanup { .. } => "cleanup",
         Step::Blocked { .. } => "blocked",
+        Step::RestartUnhealthy { .. } => "restart-unhealthy",
+        Step::StartRollback { .. } => "start-rollback",
         Step::TriggerCheckpoint { .. } => "trigger-checkpoint",
         Step::RecordCheckpoint => "record-checkpoint",
         Step::CheckpointFailed { .. } => "checkpoint-failed",

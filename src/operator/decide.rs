@@ -149,6 +149,13 @@ pub struct Facts<'a> {
     /// The savepoint Git records for this resource (write-back annotations), for a first deployment without
     /// live state; `None` when there is none, the manifest opts out, or `initialSavepointPath` is set.
     pub recovery_savepoint: Option<String>,
+    /// Why the health check finds the running job unhealthy (enabled checks only), if it does.
+    pub unhealthy: Option<String>,
+    /// `kubernetes.operator.deployment.rollback.enabled`: how long an upgrade may take to become ready before
+    /// it is rolled back to the last stable spec (`kubernetes.operator.deployment.readiness.timeout`).
+    pub rollback_after: Option<Duration>,
+    /// A rollback of the current generation is under way or done: `desired` is the last stable spec.
+    pub rolling_back: bool,
     /// Session jobs that still reference this (session) cluster; its deletion waits for them.
     pub blocking_session_jobs: &'a [String],
 }
@@ -242,6 +249,20 @@ pub enum Step {
     Cleanup {
         /// Savepoint taken before deletion.
         savepoint: Option<String>,
+    },
+    /// The job failed its health check: record why, then cancel it and restart it from its latest checkpoint
+    /// (or empty, in stateless mode), as a last-state upgrade to the same spec does.
+    RestartUnhealthy {
+        /// The reconciled spec to record (suspended, with the restore mode).
+        target: Box<ReconciledSpec>,
+        /// Why it is unhealthy.
+        reason: String,
+    },
+    /// The upgrade did not become ready in time: mark the generation as rolled back, after which the last
+    /// stable spec is what gets deployed until the spec changes again.
+    StartRollback {
+        /// Why.
+        reason: String,
     },
     /// Something outside this resource must change first (report it, look again later).
     Blocked {
@@ -343,6 +364,9 @@ pub fn decide(facts: &Facts<'_>) -> Step {
                 }
             }
         },
+        Phase::Deploying | Phase::Deployed if rollback_due(facts).is_some() => {
+            Step::StartRollback { reason: rollback_due(facts).unwrap_or_default() }
+        }
         Phase::Deploying => decide_deploying(facts, is_session),
         Phase::Deployed => decide_deployed(facts, is_session),
         Phase::Stopping { trigger_id } => decide_stopping(facts, &trigger_id),
@@ -429,6 +453,15 @@ fn decide_deploying(facts: &Facts<'_>, is_session: bool) -> Step {
                 return wait(PROGRESS_CHECK, "no reconciled spec recorded");
             };
             let restore_mode = target.spec.job.as_ref().and_then(|j| j.upgrade_mode);
+            if diff_class(&target.spec, facts.desired) != DiffClass::Ignore {
+                // The recorded deploy never came up and the spec changed since (a fix, or a rollback): deploy
+                // the new spec instead, from the same restore point, under a new job id.
+                return Step::Deploy {
+                    target: Box::new(ReconciledSpec::new(facts.desired, JobState::Running, restore_mode, false)),
+                    job_id: facts.fresh_job_id.to_owned(),
+                    restore: restore_after_stop(facts, restore_mode),
+                };
+            }
             Step::Deploy {
                 job_id: recorded_job_id(facts.status).unwrap_or_else(|| facts.fresh_job_id.to_owned()),
                 restore: if restore_mode == Some(UpgradeMode::Stateless) {
@@ -529,6 +562,22 @@ fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
         return decide_checkpoint_in_flight(facts, trigger_id, as_trigger_type(info.trigger_type));
     }
     let class = diff_class(&recorded.spec, facts.desired);
+    if class == DiffClass::Ignore
+        && facts.cluster == ClusterStatus::Ready
+        && !is_session
+        && let Some(reason) = &facts.unhealthy
+        && matches!(facts.job, JobFacts::State(state) if !state.is_globally_terminal())
+    {
+        let mode = if desired_mode(facts.desired) == UpgradeMode::Stateless {
+            UpgradeMode::Stateless
+        } else {
+            UpgradeMode::LastState
+        };
+        return Step::RestartUnhealthy {
+            target: Box::new(ReconciledSpec::new(facts.desired, JobState::Suspended, Some(mode), false)),
+            reason: reason.clone(),
+        };
+    }
     if class == DiffClass::Ignore && facts.cluster == ClusterStatus::Ready && !is_session {
         let trigger_id = facts.fresh_trigger_id.to_owned();
         return match due_snapshot(facts, &recorded) {
@@ -569,6 +618,31 @@ fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
     suspend_for_change(facts)
 }
 
+/// Why the current generation must be rolled back, if it must: rollback is on, the recorded spec never became
+/// stable, a stable one exists, and the cluster and job are still not ready after the readiness timeout.
+fn rollback_due(facts: &Facts<'_>) -> Option<String> {
+    let timeout = facts.rollback_after?;
+    if facts.rolling_back || desired_state(facts.desired) == JobState::Suspended {
+        return None;
+    }
+    let reconciliation = facts.status.reconciliation_status.as_ref()?;
+    let stable = reconciliation.last_stable_spec.as_deref()?;
+    if Some(stable) == reconciliation.last_reconciled_spec.as_deref() {
+        return None;
+    }
+    let ready = facts.cluster == ClusterStatus::Ready
+        && (facts.desired.job.is_none() || facts.job == JobFacts::State(FlinkJobState::Running));
+    let since = reconciliation.reconciliation_timestamp?;
+    let waited = facts.now_ms.saturating_sub(since);
+    let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+    (!ready && waited > timeout_ms).then(|| {
+        format!(
+            "the upgrade was not ready within {timeout:?} (job {:?}); rolling back to the last stable spec",
+            facts.job
+        )
+    })
+}
+
 /// A retention pass with something to do, while the job runs (disposal goes through its JobManager).
 fn retention_due(facts: &Facts<'_>) -> Option<RetentionPlan> {
     if facts.job != JobFacts::State(FlinkJobState::Running) {
@@ -596,6 +670,12 @@ fn suspend_for_change(facts: &Facts<'_>) -> Step {
             new_savepoint: false,
         },
         JobFacts::State(FlinkJobState::Cancelling) => wait(PROGRESS_CHECK, "the job is being cancelled"),
+        // The job never ran on this cluster (a failed deploy) or went with it: its state is still where the
+        // last restore point says.
+        JobFacts::NotFound => stopped_at_restore_point(facts, mode),
+        JobFacts::Unknown if matches!(facts.cluster, ClusterStatus::Missing | ClusterStatus::Failed { .. }) => {
+            stopped_at_restore_point(facts, mode)
+        }
         _ if mode == UpgradeMode::Stateless => cancel_to(UpgradeMode::Stateless),
         JobFacts::State(FlinkJobState::Running) if mode == UpgradeMode::Savepoint => {
             Step::StopWithSavepoint { trigger_id: facts.fresh_trigger_id.to_owned() }
@@ -612,6 +692,15 @@ fn suspend_for_change(facts: &Facts<'_>) -> Step {
         JobFacts::State(_) | JobFacts::NotFound | JobFacts::Unknown => {
             wait(PROGRESS_CHECK, "waiting for the job to be observable before upgrading it")
         }
+    }
+}
+
+/// The job is gone without a stop: record it stopped at the recorded restore point (none when stateless).
+fn stopped_at_restore_point(facts: &Facts<'_>, mode: UpgradeMode) -> Step {
+    Step::RecordStopped {
+        target: Box::new(ReconciledSpec::new(facts.desired, JobState::Suspended, Some(mode), false)),
+        restore_path: if mode == UpgradeMode::Stateless { None } else { last_recorded_snapshot(facts.status) },
+        new_savepoint: false,
     }
 }
 

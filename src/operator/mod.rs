@@ -9,5 +9,6 @@ pub mod managed;
 pub mod manager;
 pub mod observe;
 pub mod reconciled;
+pub mod safeguards;
 pub mod status;
 pub mod write_back;

@@ -8,6 +8,7 @@ use crate::flink::client::{FlinkClient, JobState, OperationState};
 use crate::runtime::{ClusterId, ClusterObservation, ClusterStatus, Runtime};
 
 use super::decide::{CheckpointFacts, JobFacts, Phase, StopFacts, phase};
+use super::health::HealthSample;
 
 /// What observing one deployment found.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct Observation {
     pub latest_snapshot: Option<String>,
     /// Job start time (epoch millis), when known.
     pub job_start_time: Option<i64>,
+    /// Restart and checkpoint counters of the running job, when the health check asked for them.
+    pub health_sample: Option<HealthSample>,
     /// A REST client for the cluster, when it is ready.
     pub client: Option<FlinkClient>,
 }
@@ -46,8 +49,13 @@ pub fn flink_job_state(state: JobState) -> Option<FlinkJobState> {
     })
 }
 
-/// Observes one deployment.
-pub async fn observe<R: Runtime>(runtime: &R, id: &ClusterId, status: &FlinkDeploymentStatus) -> Observation {
+/// Observes one deployment; `sample_health` also reads the job's restart and checkpoint counters at `now_ms`.
+pub async fn observe<R: Runtime>(
+    runtime: &R,
+    id: &ClusterId,
+    status: &FlinkDeploymentStatus,
+    sample_health: Option<i64>,
+) -> Observation {
     let cluster = match runtime.observe(id).await {
         Ok(observation) => observation,
         Err(error) => ClusterObservation {
@@ -62,6 +70,7 @@ pub async fn observe<R: Runtime>(runtime: &R, id: &ClusterId, status: &FlinkDepl
         checkpoint: CheckpointFacts::Unknown,
         latest_snapshot: None,
         job_start_time: None,
+        health_sample: None,
         client: None,
     };
     let (ClusterStatus::Ready, Some(rest_url)) = (&observation.cluster.status, observation.cluster.rest_url.clone())
@@ -115,6 +124,23 @@ pub async fn observe<R: Runtime>(runtime: &R, id: &ClusterId, status: &FlinkDepl
                 .flatten()
                 .max_by_key(|snapshot| snapshot.latest_ack_timestamp);
             observation.latest_snapshot = latest.and_then(|snapshot| snapshot.external_path);
+        }
+        if let (Some(now_ms), JobFacts::State(state)) = (sample_health, observation.job)
+            && !state.is_globally_terminal()
+        {
+            // Fetch errors are ignored, as upstream's observer does: no sample, no verdict change.
+            let names = ["numRestarts", "fullRestarts", "numberOfCompletedCheckpoints"];
+            if let Ok(metrics) = client.job_metrics(job_id, &names).await {
+                let value = |name: &str| metrics.iter().find(|m| m.id == name).and_then(|m| m.as_f64());
+                let restarts = value("numRestarts").or_else(|| value("fullRestarts"));
+                if let (Some(restarts), Some(checkpoints)) = (restarts, value("numberOfCompletedCheckpoints")) {
+                    observation.health_sample = Some(HealthSample {
+                        time_ms: now_ms,
+                        num_restarts: restarts as i64,
+                        completed_checkpoints: checkpoints as i64,
+                    });
+                }
+            }
         }
         if matches!(observation.job, JobFacts::State(_))
             && let Ok(details) = client.job_details(job_id).await

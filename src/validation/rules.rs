@@ -48,9 +48,10 @@ pub fn deployment(deployment: &FlinkDeployment) -> Vec<Finding> {
 
     let ha_enabled = keys::ha_enabled(&config);
     if keys::flag(&config, keys::ROLLBACK_ENABLED) == Some(true) && !ha_enabled {
-        findings.push(Finding::error(
+        // Upstream refuses this; flinkops rolls back from the savepoint or checkpoint it recorded instead.
+        findings.push(Finding::warning(
             config_path(keys::ROLLBACK_ENABLED),
-            "rollback needs high availability (set high-availability.type)",
+            "without high availability a rollback restores from the last savepoint or checkpoint flinkops recorded (upstream's operator requires high-availability.type)",
         ));
     }
     if keys::flag(&config, keys::HEALTH_CHECK_ENABLED) == Some(true)

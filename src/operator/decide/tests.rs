@@ -72,6 +72,9 @@ fn facts<'a>(desired: &'a FlinkDeploymentSpec, status: &'a FlinkDeploymentStatus
         fresh_job_id: "job-2",
         fresh_trigger_id: "trigger-2",
         recovery_savepoint: None,
+        unhealthy: None,
+        rollback_after: None,
+        rolling_back: false,
         blocking_session_jobs: &[],
     }
 }
@@ -519,4 +522,90 @@ fn a_first_deployment_restores_from_the_savepoint_git_records() {
     let Step::Deploy { restore: Some(restore), target, .. } = decide(&recovering) else { panic!() };
     assert_eq!(restore.path, "file:///sp-in-git");
     assert_eq!(target.spec.job.unwrap().upgrade_mode, Some(UpgradeMode::Savepoint));
+}
+
+#[test]
+fn an_unhealthy_stateful_job_is_restarted_from_its_latest_checkpoint() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let status =
+        status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    let unhealthy = Facts { unhealthy: Some("Restart count hit threshold: 2".into()), ..facts(&desired, &status) };
+    let Step::RestartUnhealthy { target, reason } = decide(&unhealthy) else { panic!("{:?}", decide(&unhealthy)) };
+    assert!(reason.contains("threshold"));
+    assert_eq!(target.job_state(), JobState::Suspended);
+    assert_eq!(target.spec.job.unwrap().upgrade_mode, Some(UpgradeMode::LastState));
+    // A job that already ended is not restarted by the health check.
+    let ended = Facts { job: JobFacts::State(FlinkJobState::Failed), ..unhealthy };
+    assert!(!matches!(decide(&ended), Step::RestartUnhealthy { .. }));
+}
+
+#[test]
+fn an_upgrade_that_is_not_ready_in_time_is_rolled_back_once() {
+    let stable = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--broken"]);
+    let mut status =
+        status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Restarting), None, None);
+    let reconciliation = status.reconciliation_status.as_mut().unwrap();
+    reconciliation.last_stable_spec = Some(ReconciledSpec::new(&stable, JobState::Running, None, false).encode());
+    reconciliation.reconciliation_timestamp = Some(1_000_000 - 61_000);
+    let failing = Facts {
+        rollback_after: Some(Duration::from_secs(60)),
+        job: JobFacts::State(FlinkJobState::Restarting),
+        ..facts(&desired, &status)
+    };
+    assert!(matches!(decide(&failing), Step::StartRollback { .. }), "{:?}", decide(&failing));
+    // Not before the timeout, not when rollback is off, not while it is rolling back, not once the job runs.
+    let early = Facts { now_ms: 1_000_000 - 2_000, ..failing.clone() };
+    assert!(!matches!(decide(&early), Step::StartRollback { .. }));
+    assert!(!matches!(decide(&Facts { rollback_after: None, ..failing.clone() }), Step::StartRollback { .. }));
+    assert!(!matches!(decide(&Facts { rolling_back: true, ..failing.clone() }), Step::StartRollback { .. }));
+    let running = Facts { job: JobFacts::State(FlinkJobState::Running), ..failing.clone() };
+    assert!(!matches!(decide(&running), Step::StartRollback { .. }));
+    // While rolling back, the last stable spec is the desired one: the failed upgrade is undone like any other.
+    let rolling_back = Facts { rolling_back: true, desired: &stable, ..failing };
+    assert!(
+        matches!(decide(&rolling_back), Step::Cancel { .. } | Step::StopWithSavepoint { .. }),
+        "{:?}",
+        decide(&rolling_back)
+    );
+}
+
+#[test]
+fn a_deploy_that_never_came_up_is_replaced_by_a_changed_spec() {
+    let broken = spec(UpgradeMode::Savepoint, JobState::Running, &["--broken"]);
+    let fixed = spec(UpgradeMode::Savepoint, JobState::Running, &["--fixed"]);
+    let status = status(
+        &broken,
+        JobState::Running,
+        ReconciliationState::Upgrading,
+        Some(FlinkJobState::Reconciling),
+        Some("file:///sp-before-upgrade"),
+        None,
+    );
+    let failed = Facts {
+        cluster: ClusterStatus::Failed { reason: "the JobManager exited".into() },
+        job: JobFacts::Unknown,
+        ..facts(&fixed, &status)
+    };
+    let Step::Deploy { target, job_id, restore } = decide(&failed) else { panic!("{:?}", decide(&failed)) };
+    assert_eq!(target.spec.job.unwrap().args, Some(vec!["--fixed".to_owned()]));
+    assert_eq!(job_id, "job-2");
+    assert_eq!(restore.unwrap().path, "file:///sp-before-upgrade");
+}
+
+#[test]
+fn an_upgrade_of_a_job_that_never_ran_keeps_the_recorded_restore_point() {
+    let broken = spec(UpgradeMode::Savepoint, JobState::Running, &["--broken"]);
+    let fixed = spec(UpgradeMode::Savepoint, JobState::Running, &["--fixed"]);
+    let status = status(
+        &broken,
+        JobState::Running,
+        ReconciliationState::Deployed,
+        None,
+        Some("file:///sp-before-upgrade"),
+        None,
+    );
+    let not_found = Facts { job: JobFacts::NotFound, ..facts(&fixed, &status) };
+    let Step::RecordStopped { restore_path, new_savepoint, .. } = decide(&not_found) else { panic!() };
+    assert_eq!((restore_path.as_deref(), new_savepoint), (Some("file:///sp-before-upgrade"), false));
 }
