@@ -689,7 +689,7 @@ fn suspend_for_change(facts: &Facts<'_>) -> Step {
             | FlinkJobState::Created
             | FlinkJobState::Initializing,
         ) => cancel_to(UpgradeMode::LastState),
-        JobFacts::State(_) | JobFacts::NotFound | JobFacts::Unknown => {
+        JobFacts::State(_) | JobFacts::Unknown => {
             wait(PROGRESS_CHECK, "waiting for the job to be observable before upgrading it")
         }
     }
