@@ -14,7 +14,7 @@ use flinkops::git::{Credentials, HostKeyPolicy, PathFilter, Reference, SourceCon
 use flinkops::writeback::{
     SavepointRecord, SkipReason, WriteBack, WriteBackConfig, WriteBackError, is_write_back_commit,
 };
-use git_support::{WorkRepo, bare_remote, deployment, remote_with_orders};
+use git_support::{WorkRepo, bare_remote, changed_lines, deployment, file_at, head, remote_with_orders};
 use git2::{Oid, Repository};
 
 fn source(url: &str) -> SourceConfig {
@@ -38,35 +38,6 @@ fn record(name: &str, n: i64) -> SavepointRecord {
         trigger: "upgrade".into(),
         job_id: Some(format!("{n:032x}")),
     }
-}
-
-fn head(remote: &Path) -> Oid {
-    Repository::open_bare(remote).unwrap().refname_to_id("refs/heads/main").unwrap()
-}
-
-fn file_at(remote: &Path, commit: Oid, path: &str) -> String {
-    let repo = Repository::open_bare(remote).unwrap();
-    let tree = repo.find_commit(commit).unwrap().tree().unwrap();
-    let blob = repo.find_blob(tree.get_path(Path::new(path)).unwrap().id()).unwrap();
-    String::from_utf8(blob.content().to_vec()).unwrap()
-}
-
-/// `(file, origin, line)` for every added or removed line between a commit and its parent.
-fn changed_lines(remote: &Path, commit: Oid) -> Vec<(String, char, String)> {
-    let repo = Repository::open_bare(remote).unwrap();
-    let commit = repo.find_commit(commit).unwrap();
-    let parent = commit.parent(0).unwrap();
-    let diff = repo.diff_tree_to_tree(Some(&parent.tree().unwrap()), Some(&commit.tree().unwrap()), None).unwrap();
-    let mut lines = Vec::new();
-    diff.print(git2::DiffFormat::Patch, |delta, _, line| {
-        if matches!(line.origin(), '+' | '-') {
-            let file = delta.new_file().path().unwrap().to_str().unwrap().to_owned();
-            lines.push((file, line.origin(), String::from_utf8_lossy(line.content()).into_owned()));
-        }
-        true
-    })
-    .unwrap();
-    lines
 }
 
 fn open(remote: &str, state: &Path, config: WriteBackConfig) -> WriteBack {

@@ -231,3 +231,34 @@ pub fn github_signature(secret: &str, body: &[u8]) -> String {
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
+
+/// The commit `main` of a bare repository points at.
+pub fn head(remote: &Path) -> Oid {
+    Repository::open_bare(remote).unwrap().refname_to_id("refs/heads/main").unwrap()
+}
+
+/// A file's text at a commit of a bare repository.
+pub fn file_at(remote: &Path, commit: Oid, path: &str) -> String {
+    let repo = Repository::open_bare(remote).unwrap();
+    let tree = repo.find_commit(commit).unwrap().tree().unwrap();
+    let blob = repo.find_blob(tree.get_path(Path::new(path)).unwrap().id()).unwrap();
+    String::from_utf8(blob.content().to_vec()).unwrap()
+}
+
+/// `(file, origin, line)` for every added or removed line between a commit and its parent.
+pub fn changed_lines(remote: &Path, commit: Oid) -> Vec<(String, char, String)> {
+    let repo = Repository::open_bare(remote).unwrap();
+    let commit = repo.find_commit(commit).unwrap();
+    let parent = commit.parent(0).unwrap();
+    let diff = repo.diff_tree_to_tree(Some(&parent.tree().unwrap()), Some(&commit.tree().unwrap()), None).unwrap();
+    let mut lines = Vec::new();
+    diff.print(git2::DiffFormat::Patch, |delta, _, line| {
+        if matches!(line.origin(), '+' | '-') {
+            let file = delta.new_file().path().unwrap().to_str().unwrap().to_owned();
+            lines.push((file, line.origin(), String::from_utf8_lossy(line.content()).into_owned()));
+        }
+        true
+    })
+    .unwrap();
+    lines
+}
