@@ -279,7 +279,9 @@ pub enum Step {
 }
 
 /// How long to wait while something Flink does is in progress.
-pub const PROGRESS_CHECK: Duration = Duration::from_secs(2);
+pub const PROGRESS_CHECK: Duration = Duration::from_millis(250);
+/// How long to wait while a job is failing or restarting on its own.
+pub const UNSETTLED_CHECK: Duration = Duration::from_secs(2);
 /// How long to wait when nothing is happening.
 pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(15);
 
@@ -585,7 +587,7 @@ fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
             Ok((SnapshotKind::Checkpoint, trigger_type)) => Step::TriggerCheckpoint { trigger_id, trigger_type },
             Err(requeue_after) => match retention_due(facts) {
                 Some(plan) => Step::ApplyRetention { plan },
-                None => wait(requeue_after, "up to date"),
+                None => wait(requeue_after.min(settling(facts.job)), "up to date"),
             },
         };
     }
@@ -604,7 +606,8 @@ fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
                 Step::Deploy { target: Box::new(recorded), job_id: facts.fresh_job_id.to_owned(), restore }
             }
             (ClusterStatus::Failed { reason }, _) => wait(RECONCILE_INTERVAL, format!("the cluster failed: {reason}")),
-            _ => wait(RECONCILE_INTERVAL, "up to date"),
+            _ if is_session => wait(RECONCILE_INTERVAL, "up to date"),
+            _ => wait(settling(facts.job), "up to date"),
         };
     }
     if is_session {
@@ -641,6 +644,18 @@ fn rollback_due(facts: &Facts<'_>) -> Option<String> {
             facts.job
         )
     })
+}
+
+/// How soon to look again at a deployed job: soon while it is starting (so RUNNING is recorded as it happens),
+/// a little later while it fails or restarts, at the normal interval once it runs or has ended.
+fn settling(job: JobFacts) -> Duration {
+    match job {
+        JobFacts::State(FlinkJobState::Running) => RECONCILE_INTERVAL,
+        JobFacts::State(state) if state.is_globally_terminal() => RECONCILE_INTERVAL,
+        JobFacts::State(FlinkJobState::Created | FlinkJobState::Initializing | FlinkJobState::Reconciling)
+        | JobFacts::NotFound => PROGRESS_CHECK,
+        JobFacts::State(_) | JobFacts::Unknown => UNSETTLED_CHECK,
+    }
 }
 
 /// A retention pass with something to do, while the job runs (disposal goes through its JobManager).
