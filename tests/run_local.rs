@@ -7,11 +7,11 @@ mod common;
 #[path = "git_support/mod.rs"]
 mod git_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::flink::*;
+use common::operator::{ClusterGuard, Operator, status_row, stored_status};
 use flinkops::operator::crashpoint::{CRASH_AT_VARIABLE, CRASH_EXIT_CODE, UPGRADE_POINTS};
 use git_support::{WorkRepo, bare_remote};
 use serde_json::Value;
@@ -50,111 +50,8 @@ spec:
     )
 }
 
-/// One `flinkops run --local` process, its output in a log file of the work dir.
-struct Operator {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Operator {
-    fn start(
-        flink_home: &Path,
-        remote: &Path,
-        state: &Path,
-        log: PathBuf,
-        env: &[(&str, &str)],
-        extra: &[&str],
-    ) -> Self {
-        let file = std::fs::File::create(&log).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_flinkops"));
-        command
-            .args(["run", "--local", "--repo"])
-            .arg(remote)
-            .args(["--branch", "main", "--interval", "1s", "--state-dir"])
-            .arg(state)
-            .args(extra)
-            .env("FLINK_HOME", flink_home)
-            .env("RUST_LOG", "info")
-            .env_remove(CRASH_AT_VARIABLE)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        Operator { child: command.spawn().expect("start flinkops"), log }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits (bounded) for the process to exit by itself.
-    fn wait_exit(&mut self, within: Duration) -> i32 {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("flinkops did not exit within {within:?}:\n{}", self.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    fn terminate(mut self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-        assert!(sent.success());
-        let code = self.wait_exit(Duration::from_secs(60));
-        assert_eq!(code, 0, "flinkops exits cleanly on SIGTERM:\n{}", self.log_text());
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Stops every Flink process of the state dir when the test ends, however it ends (clusters outlive flinkops).
-struct ClusterGuard(PathBuf);
-
-impl Drop for ClusterGuard {
-    fn drop(&mut self) {
-        let dir = self.0.join("clusters").join(NAMESPACE).join(NAME);
-        if dir.exists() {
-            let _ = flinkops::runtime::local::launcher::cleanup_stale_processes(&dir);
-        }
-    }
-}
-
-/// `flinkops status --output json`, the resource's row.
-fn status_row(state: &Path) -> Option<Value> {
-    let output = Command::new(env!("CARGO_BIN_EXE_flinkops"))
-        .args(["status", "--output", "json", "--state-dir"])
-        .arg(state)
-        .output()
-        .ok()?;
-    let report: Value = serde_json::from_slice(&output.stdout).ok()?;
-    report["resources"].as_array()?.iter().find(|r| r["name"] == NAME).cloned()
-}
-
-/// The stored status (savepoint history is not part of the status summary).
-fn stored_status(state: &Path) -> Value {
-    let path = state.join(format!("resources/flinkdeployments/{NAMESPACE}/{NAME}.json"));
-    let stored: Value = serde_json::from_slice(&std::fs::read(&path).expect("stored resource")).expect("json");
-    stored["status"].clone()
-}
-
 fn savepoint_history(state: &Path) -> Vec<String> {
-    let status = stored_status(state);
+    let status = stored_status(state, NAMESPACE, NAME);
     status["jobStatus"]["savepointInfo"]["savepointHistory"]
         .as_array()
         .map(|history| history.iter().filter_map(|s| s["location"].as_str().map(str::to_owned)).collect())
@@ -170,7 +67,7 @@ fn savepoints_on_disk(work: &Path) -> usize {
 fn wait_running(state: &Path, previous: Option<&str>, operator: &Operator) -> Value {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        if let Some(row) = status_row(state)
+        if let Some(row) = status_row(state, NAME)
             && row["jobState"] == "RUNNING"
             && row["lifecycleState"] == "STABLE"
             && row["generation"] == row["observedGeneration"]
@@ -181,7 +78,7 @@ fn wait_running(state: &Path, previous: Option<&str>, operator: &Operator) -> Va
         assert!(
             Instant::now() < deadline,
             "the job did not reach RUNNING: {:?}\n{}",
-            status_row(state),
+            status_row(state, NAME),
             operator.log_text()
         );
         std::thread::sleep(Duration::from_millis(500));
