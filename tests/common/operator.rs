@@ -47,9 +47,9 @@ impl Operator {
         Operator { child: command.spawn().expect("start flinkops"), log }
     }
 
-    /// Everything it logged so far.
+    /// Everything it logged so far, without terminal colours.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
     }
 
     /// Waits (bounded) until the log has a line containing every one of `needles`; returns that line.
@@ -88,6 +88,24 @@ impl Operator {
         let code = self.wait_exit(Duration::from_secs(60));
         assert_eq!(code, 0, "flinkops exits cleanly on SIGTERM:\n{}", self.log_text());
     }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 impl Drop for Operator {

@@ -251,8 +251,16 @@ fn main_class_of(jar: &Path) -> Option<String> {
         .filter(|c| !c.is_empty())
 }
 
+/// How long the liveness probe of a JobManager's REST endpoint waits for an answer.
+const REST_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether the REST endpoint answers: one short request, no retries (the next observation is the retry), so a
+/// frozen JobManager is noticed within seconds instead of after the client's full retry budget.
 async fn rest_answers(rest_url: &str) -> bool {
-    let Ok(client) = crate::flink::client::FlinkClient::new(rest_url) else { return false };
+    use crate::flink::client::{FlinkClient, FlinkClientConfig};
+    let config =
+        FlinkClientConfig { request_timeout: REST_PROBE_TIMEOUT, max_retries: 0, ..FlinkClientConfig::new(rest_url) };
+    let Ok(client) = FlinkClient::with_config(config) else { return false };
     client.cluster_overview().await.is_ok()
 }
 
