@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::flink::*;
-use common::operator::{ClusterGuard, Operator, status_row};
+use common::operator::{ClusterGuard, Operator, status_row, stored_status};
 use flinkops::operator::crashpoint::{CRASH_AT_VARIABLE, CRASH_EXIT_CODE, UPGRADE_POINTS};
 use git_support::{WorkRepo, bare_remote};
 use serde_json::Value;
@@ -50,15 +50,8 @@ spec:
     )
 }
 
-/// The stored status (savepoint history is not part of the status summary).
-fn stored_status(state: &Path) -> Value {
-    let path = state.join(format!("resources/flinkdeployments/{NAMESPACE}/{NAME}.json"));
-    let stored: Value = serde_json::from_slice(&std::fs::read(&path).expect("stored resource")).expect("json");
-    stored["status"].clone()
-}
-
 fn savepoint_history(state: &Path) -> Vec<String> {
-    let status = stored_status(state);
+    let status = stored_status(state, NAMESPACE, NAME);
     status["jobStatus"]["savepointInfo"]["savepointHistory"]
         .as_array()
         .map(|history| history.iter().filter_map(|s| s["location"].as_str().map(str::to_owned)).collect())

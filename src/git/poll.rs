@@ -53,6 +53,23 @@ pub fn jittered(interval: Duration, jitter: f64, random: u64) -> Duration {
     interval + interval.mul_f64(fraction)
 }
 
+/// Upper bound of the wait after failed syncs (unless the poll interval itself is longer).
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+/// The wait before the next sync after `failures` consecutive failed ones: the interval doubled per failure
+/// (`interval`, `2 × interval`, `4 × interval`, …) up to `max(interval, cap)`, plus `jitter` as in [`jittered`].
+/// With no failure it is the plain jittered interval, so a success resets the backoff. Pure.
+pub fn retry_delay(interval: Duration, failures: u32, cap: Duration, jitter: f64, random: u64) -> Duration {
+    let doublings = failures.saturating_sub(1).min(20);
+    let base = interval.saturating_mul(1 << doublings).min(cap.max(interval));
+    jittered(base, jitter, random)
+}
+
+/// [`retry_delay`] with [`MAX_RETRY_DELAY`] and a random jitter.
+pub fn next_sync_delay(interval: Duration, failures: u32, jitter: f64) -> Duration {
+    retry_delay(interval, failures, MAX_RETRY_DELAY, jitter, random_u64())
+}
+
 fn random_u64() -> u64 {
     // std's RandomState is seeded from the OS; enough for spreading polls, no extra crate needed.
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -134,7 +151,9 @@ pub fn spawn<S: Source>(
                     break;
                 }
             }
-            let wait = jittered(settings.interval, settings.jitter, random_u64());
+            // Failed syncs back off exponentially (reset by the next success), so a lost remote is not hammered.
+            let failures = status_tx.borrow().consecutive_failures;
+            let wait = next_sync_delay(settings.interval, failures, settings.jitter);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 trigger = trigger_rx.recv() => {
@@ -161,5 +180,28 @@ mod tests {
         assert_eq!(jittered(interval, 5.0, u64::MAX), Duration::from_secs(200), "jitter is capped at 100 %");
         let some = jittered(interval, 0.1, random_u64());
         assert!(some >= interval && some <= Duration::from_secs(110));
+    }
+
+    #[test]
+    fn retry_delay_should_double_per_failure_up_to_the_cap() {
+        let second = Duration::from_secs(1);
+        let cap = Duration::from_secs(10);
+        let delays: Vec<u64> = (0..7).map(|f| retry_delay(second, f, cap, 0.0, 0).as_secs()).collect();
+        assert_eq!(delays, [1, 1, 2, 4, 8, 10, 10]);
+        assert_eq!(retry_delay(second, u32::MAX, cap, 0.0, 0), cap, "no overflow after many failures");
+    }
+
+    #[test]
+    fn retry_delay_should_never_be_shorter_than_the_interval() {
+        let interval = Duration::from_secs(600);
+        assert_eq!(retry_delay(interval, 5, MAX_RETRY_DELAY, 0.0, 0), interval, "a cap below the interval is ignored");
+    }
+
+    #[test]
+    fn retry_delay_should_add_bounded_jitter() {
+        let delay = retry_delay(Duration::from_secs(1), 3, Duration::from_secs(60), 0.1, u64::MAX);
+        assert_eq!(delay, Duration::from_millis(4400));
+        let some = next_sync_delay(Duration::from_secs(1), 3, 0.1);
+        assert!(some >= Duration::from_secs(4) && some <= Duration::from_millis(4400));
     }
 }

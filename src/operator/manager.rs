@@ -21,7 +21,7 @@ use crate::store::{ObjectRef, Store, StoredResource};
 use crate::validation::{Resource, Severity};
 use crate::writeback::WriteBack;
 
-use super::controller::{Controller, FIELD_MANAGER, ReconcileError};
+use super::controller::{Controller, FIELD_MANAGER, Managed, ReconcileError};
 
 /// The controllers of both kinds, over one store and one cluster runtime.
 struct Controllers<S> {
@@ -55,6 +55,9 @@ async fn stored_objects<S: Store>(store: &S) -> Vec<ObjectRef> {
     }
     objects
 }
+
+/// Jitter of the source's sync interval and retry delay, as a fraction of it.
+const SYNC_JITTER: f64 = 0.1;
 
 /// Settings of the manager loop.
 pub struct ManagerConfig {
@@ -90,8 +93,10 @@ pub async fn run_local<S: Store, Src: Source>(
     let mut tasks: HashMap<ObjectRef, (Arc<Notify>, JoinHandle<()>)> = HashMap::new();
     let mut events = store.watch();
     tokio::pin!(shutdown);
-    let mut sync_timer = tokio::time::interval(config.sync_interval);
-    sync_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The next sync: one interval after a success, backing off exponentially (with jitter) after failures.
+    let sync_at = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(sync_at);
+    let mut failed_before = 0;
 
     // Resources already in the store (a restart) are reconciled at once; their clusters are adopted.
     for object in stored_objects(&store).await {
@@ -101,12 +106,19 @@ pub async fn run_local<S: Store, Src: Source>(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            _ = sync_timer.tick() => {
+            () = &mut sync_at => {
                 let (returned, outcome) = match tokio::task::spawn_blocking(move || { let outcome = source.sync(); (source, outcome) }).await {
                     Ok(result) => result,
                     Err(error) => { error!(%error, "the source task panicked"); return; }
                 };
                 source = returned;
+                let failures = source.status().consecutive_failures;
+                let wait = crate::git::poll::next_sync_delay(config.sync_interval, failures, SYNC_JITTER);
+                sync_at.as_mut().reset(tokio::time::Instant::now() + wait);
+                if failures == 0 && failed_before > 0 {
+                    info!(failed_syncs = failed_before, "the source is reachable again");
+                }
+                failed_before = failures;
                 match outcome {
                     SyncOutcome::Unchanged { .. } => {}
                     SyncOutcome::Updated { from, to } => {
@@ -117,7 +129,7 @@ pub async fn run_local<S: Store, Src: Source>(
                     }
                     SyncOutcome::Failed(error) => {
                         let status = source.status();
-                        warn!(%error, serving = status.revision.as_deref().unwrap_or("nothing"), "the source could not be synced; keeping the last good revision");
+                        warn!(%error, serving = status.revision.as_deref().unwrap_or("nothing"), failures, retry_in = ?wait, "the source could not be synced; keeping the last good revision");
                     }
                 }
             }
@@ -206,6 +218,29 @@ pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], re
             Severity::Warning => warn!(revision, "{problem}"),
         }
     }
+    for manifest in set.manifests.iter().filter(|m| m.has_errors && !m.name.is_empty()) {
+        // The stored resource keeps its last valid spec; its status says why the new one was not applied.
+        let Some(problem) = set
+            .problems
+            .iter()
+            .find(|p| p.severity == Severity::Error && p.file == manifest.file && p.line >= manifest.line())
+        else {
+            continue;
+        };
+        let message = format!("revision {revision}: {problem}");
+        let (namespace, name) = (&manifest.namespace, &manifest.name);
+        let reported = match manifest.kind {
+            Kind::FlinkDeployment => {
+                report_manifest_error::<S, FlinkDeployment>(store, namespace, name, &message).await
+            }
+            Kind::FlinkSessionJob => {
+                report_manifest_error::<S, FlinkSessionJob>(store, namespace, name, &message).await
+            }
+        };
+        if let Err(error) = reported {
+            warn!(kind = %manifest.kind, %namespace, %name, %error, "cannot record the manifest error in status");
+        }
+    }
     for manifest in &set.manifests {
         let applied = match &manifest.resource {
             Some(Resource::Deployment(deployment)) => store
@@ -252,4 +287,27 @@ pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], re
             Err(error) => error!(resource = %object, %error, "delete failed"),
         }
     }
+}
+
+/// Records `message` as `status.error` (type `ManifestError`) of a stored resource whose manifest in Git does not
+/// load; a resource that is not stored yet has no status to write (the log reports it).
+///
+/// # Errors
+/// A failed store read or write.
+async fn report_manifest_error<S: Store, K: Managed>(
+    store: &S,
+    namespace: &str,
+    name: &str,
+    message: &str,
+) -> Result<(), crate::store::StoreError> {
+    let Some(object) = store.get::<K>(namespace, name).await? else { return Ok(()) };
+    let mut view = object.view();
+    let mut status = view.status.take().unwrap_or_default();
+    let error = serde_json::json!({"type": "ManifestError", "message": message}).to_string();
+    if status.error.as_deref() == Some(error.as_str()) {
+        return Ok(());
+    }
+    status.error = Some(error);
+    view.status = Some(status);
+    store.update_status(&K::from_view(view)).await.map(drop)
 }

@@ -1,5 +1,6 @@
-//! The `flinkops run --local` binary as a test drives it: a process with its log in a file, clean SIGTERM,
-//! bounded waits, `flinkops status` rows, and a guard that stops every Flink process of a state dir.
+//! `flinkops run --local` as a child process for end-to-end tests: start it against a Git remote, read its log,
+//! stop it with SIGTERM; read `flinkops status` and the stored status; and a guard that stops the Flink processes
+//! of a state dir however the test ends (local clusters outlive flinkops).
 
 #![allow(dead_code)]
 
@@ -17,6 +18,7 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// Starts `flinkops run --local` following branch `main` of `remote`, checking it every second.
     pub fn start(
         flink_home: &Path,
         remote: &Path,
@@ -45,8 +47,22 @@ impl Operator {
         Operator { child: command.spawn().expect("start flinkops"), log }
     }
 
+    /// Everything it logged so far, without terminal colours.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    /// Waits (bounded) until the log has a line containing every one of `needles`; returns that line.
+    pub fn wait_log_line(&self, needles: &[&str], within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.log_text();
+            if let Some(line) = text.lines().find(|line| needles.iter().all(|n| line.contains(n))) {
+                return line.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no log line with {needles:?} within {within:?}:\n{text}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Waits (bounded) for the process to exit by itself.
@@ -74,6 +90,24 @@ impl Operator {
     }
 }
 
+/// `text` without ANSI escape sequences (`ESC [ … letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
 impl Drop for Operator {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
@@ -88,9 +122,12 @@ pub struct ClusterGuard(pub PathBuf);
 
 impl Drop for ClusterGuard {
     fn drop(&mut self) {
-        let Ok(namespaces) = std::fs::read_dir(self.0.join("clusters")) else { return };
-        for cluster in namespaces.flatten().filter_map(|ns| std::fs::read_dir(ns.path()).ok()).flatten().flatten() {
-            let _ = flinkops::runtime::local::launcher::cleanup_stale_processes(&cluster.path());
+        let clusters = self.0.join("clusters");
+        let namespaces = std::fs::read_dir(&clusters).into_iter().flatten().flatten();
+        for namespace in namespaces {
+            for cluster in std::fs::read_dir(namespace.path()).into_iter().flatten().flatten() {
+                let _ = flinkops::runtime::local::launcher::cleanup_stale_processes(&cluster.path());
+            }
         }
     }
 }
@@ -104,4 +141,11 @@ pub fn status_row(state: &Path, name: &str) -> Option<Value> {
         .ok()?;
     let report: Value = serde_json::from_slice(&output.stdout).ok()?;
     report["resources"].as_array()?.iter().find(|r| r["name"] == name).cloned()
+}
+
+/// The stored status of the `FlinkDeployment` `namespace/name` (more than the status summary shows).
+pub fn stored_status(state: &Path, namespace: &str, name: &str) -> Value {
+    let path = state.join(format!("resources/flinkdeployments/{namespace}/{name}.json"));
+    let stored: Value = serde_json::from_slice(&std::fs::read(&path).expect("stored resource")).expect("json");
+    stored["status"].clone()
 }

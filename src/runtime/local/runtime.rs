@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::artifacts::{self, ArtifactError};
-use super::launcher::{self, APPLICATION_JOBMANAGER_CLASS, LaunchSpec, LocalFlinkCluster};
+use super::launcher::{self, APPLICATION_JOBMANAGER_CLASS, FlinkProcess, LaunchSpec, LocalFlinkCluster};
 use crate::runtime::{ClusterId, ClusterObservation, ClusterSpec, ClusterStatus, Runtime, RuntimeError};
 
 /// Keys the local runtime owns: every cluster binds to loopback on ports of its own, whatever the spec says.
@@ -251,8 +251,16 @@ fn main_class_of(jar: &Path) -> Option<String> {
         .filter(|c| !c.is_empty())
 }
 
+/// How long the liveness probe of a JobManager's REST endpoint waits for an answer.
+const REST_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether the REST endpoint answers: one short request, no retries (the next observation is the retry), so a
+/// frozen JobManager is noticed within seconds instead of after the client's full retry budget.
 async fn rest_answers(rest_url: &str) -> bool {
-    let Ok(client) = crate::flink::client::FlinkClient::new(rest_url) else { return false };
+    use crate::flink::client::{FlinkClient, FlinkClientConfig};
+    let config =
+        FlinkClientConfig { request_timeout: REST_PROBE_TIMEOUT, max_retries: 0, ..FlinkClientConfig::new(rest_url) };
+    let Ok(client) = FlinkClient::with_config(config) else { return false };
     client.cluster_overview().await.is_ok()
 }
 
@@ -295,13 +303,15 @@ impl Runtime for LocalRuntime {
     }
 
     async fn observe(&self, id: &ClusterId) -> Result<ClusterObservation, RuntimeError> {
-        let mut clusters = self.clusters.lock().await;
-        if !clusters.contains_key(id) {
+        // NB: the lock is never held across a REST call: a frozen JobManager (REST timing out) must not hold up
+        // the observation of every other cluster.
+        let known = self.clusters.lock().await.contains_key(id);
+        if !known {
             // Not started by this process: adopt what a predecessor left running, clean up what died.
             match self.read_record(id) {
                 Some(record) if rest_answers(&record.rest_url).await => {
                     info!(cluster = %id, rest_url = %record.rest_url, "adopting a running cluster started by an earlier flinkops");
-                    clusters.insert(id.clone(), Managed::Adopted(record));
+                    self.clusters.lock().await.entry(id.clone()).or_insert(Managed::Adopted(record));
                 }
                 Some(_) => {
                     let work_dir = self.cluster_dir(id);
@@ -314,26 +324,40 @@ impl Runtime for LocalRuntime {
                 None => return Ok(ClusterObservation::missing()),
             }
         }
-        let Some(managed) = clusters.get_mut(id) else { return Ok(ClusterObservation::missing()) };
-        let (record, crashed) = match managed {
-            Managed::Owned(cluster, record) => {
-                let exits = cluster.reap_exited();
-                let crashed = exits
-                    .iter()
-                    .map(|exit| format!("{:?} exited with {}", exit.process, exit.status))
-                    .collect::<Vec<_>>();
-                (record.clone(), crashed)
+        let (record, jobmanager_exit) = {
+            let mut clusters = self.clusters.lock().await;
+            let Some(managed) = clusters.get_mut(id) else { return Ok(ClusterObservation::missing()) };
+            match managed {
+                Managed::Owned(cluster, record) => {
+                    let record = record.clone();
+                    let (jobmanager, taskmanagers): (Vec<_>, Vec<_>) =
+                        cluster.reap_exited().into_iter().partition(|exit| exit.process == FlinkProcess::JobManager);
+                    // A dead TaskManager is replaced, as Kubernetes recreates a TaskManager pod; Flink's restart
+                    // strategy then brings the job back from its latest checkpoint.
+                    for exit in taskmanagers.iter().filter(|_| jobmanager.is_empty()) {
+                        warn!(cluster = %id, process = %exit.process, status = %exit.status, "a TaskManager died; starting it again");
+                        if let Err(error) = cluster.restart_taskmanager(exit.process).await {
+                            warn!(cluster = %id, process = %exit.process, %error, "starting the TaskManager again failed; the job lacks its slots");
+                        }
+                    }
+                    (record, jobmanager.into_iter().next())
+                }
+                Managed::Adopted(record) => (record.clone(), None),
             }
-            Managed::Adopted(record) => (record.clone(), Vec::new()),
         };
-        let status = if !crashed.is_empty() {
-            ClusterStatus::Failed { reason: crashed.join("; ") }
-        } else if rest_answers(&record.rest_url).await {
+        if let Some(exit) = jobmanager_exit {
+            // Without HA metadata a JobManager that died took its job with it: stop what is left and report the
+            // cluster missing, so the controller recovers it (from the newest recorded savepoint).
+            warn!(cluster = %id, status = %exit.status, "the JobManager died; stopping the rest of the cluster");
+            self.delete(id).await?;
+            return Ok(ClusterObservation::missing());
+        }
+        let status = if rest_answers(&record.rest_url).await {
             ClusterStatus::Ready
         } else {
-            ClusterStatus::Failed {
-                reason: format!("the JobManager REST endpoint {} does not answer", record.rest_url),
-            }
+            let reason = format!("the JobManager REST endpoint {} does not answer", record.rest_url);
+            warn!(cluster = %id, "{reason}");
+            ClusterStatus::Failed { reason }
         };
         Ok(ClusterObservation {
             status,
