@@ -19,3 +19,4 @@ pub fn fixture(name: &str) -> PathBuf {
     repo_root().join("tests/fixtures").join(name)
 }
 pub mod flink;
+pub mod kube_tools;
