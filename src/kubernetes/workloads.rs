@@ -51,12 +51,16 @@ fn factor(config: &BTreeMap<String, String>, key: &str) -> f64 {
 /// The main container's resources: `spec.*.resources` as written (memory normalised the way upstream reads it, so
 /// `2048m` is 2048 MiB), else cpu and memory from the Flink configuration (requests; limits times the
 /// `kubernetes.<component>.{cpu,memory}.limit-factor`) and `spec.*.resource.ephemeralStorage`.
-fn resources(
-    cluster: &Cluster<'_>,
-    component: Component,
-    resource: Option<&Resource>,
-    requirements: Option<&ResourceRequirements>,
-) -> Result<ResourceRequirements, BuildError> {
+fn resources(cluster: &Cluster<'_>, component: Component) -> Result<ResourceRequirements, BuildError> {
+    let spec = &cluster.deployment.spec;
+    let (resource, requirements): (Option<&Resource>, Option<&ResourceRequirements>) = match component {
+        Component::JobManager => {
+            spec.job_manager.as_ref().map_or((None, None), |j| (j.resource.as_ref(), j.resources.as_ref()))
+        }
+        Component::TaskManager => {
+            spec.task_manager.as_ref().map_or((None, None), |t| (t.resource.as_ref(), t.resources.as_ref()))
+        }
+    };
     let invalid = |field: &str, reason: String| BuildError::InvalidResource {
         cluster: cluster.spec.id.clone(),
         field: format!(
@@ -176,7 +180,6 @@ fn deployment(
     component: Component,
     replicas: i32,
     main_container: Container,
-    annotations: BTreeMap<String, String>,
 ) -> Result<Deployment, BuildError> {
     let name = cluster.name();
     let config_volume = Volume {
@@ -198,7 +201,9 @@ fn deployment(
         Component::TaskManager => names::taskmanager_deployment(name),
     };
     let mut metadata = cluster.metadata(deployment_name, names::component_labels(name, component));
-    metadata.annotations = (!annotations.is_empty()).then_some(annotations);
+    // The generation the cluster was deployed for, to recognise an upgrade done before a crash.
+    metadata.annotations =
+        Some(BTreeMap::from([(names::GENERATION_ANNOTATION.to_owned(), cluster.spec.generation.to_string())]));
     Ok(Deployment {
         metadata,
         spec: DeploymentSpec {
@@ -237,19 +242,13 @@ fn main_container(cluster: &Cluster<'_>, args: Vec<String>, ports: Vec<Container
 /// The JobManager Deployment `<name>`: `spec.jobManager.replicas` (default 1) pods, replaced with the `Recreate`
 /// strategy, annotated with the generation it was deployed for, ready once REST answers.
 pub(super) fn jobmanager_deployment(cluster: &Cluster<'_>) -> Result<Deployment, BuildError> {
-    let spec = &cluster.deployment.spec;
-    let jm = spec.job_manager.as_ref();
+    let jm = cluster.deployment.spec.job_manager.as_ref();
     let mut container = main_container(
         cluster,
         jobmanager_args(cluster),
         vec![port("rest", REST_PORT), port("jobmanager-rpc", JOBMANAGER_RPC_PORT), port("blobserver", BLOB_PORT)],
     );
-    container.resources = Some(resources(
-        cluster,
-        Component::JobManager,
-        jm.and_then(|j| j.resource.as_ref()),
-        jm.and_then(|j| j.resources.as_ref()),
-    )?);
+    container.resources = Some(resources(cluster, Component::JobManager)?);
     container.readiness_probe = Some(Probe {
         http_get: Some(HTTPGetAction {
             path: Some("/config".into()),
@@ -260,25 +259,17 @@ pub(super) fn jobmanager_deployment(cluster: &Cluster<'_>) -> Result<Deployment,
         ..Default::default()
     });
     let replicas = jm.and_then(|j| j.replicas).filter(|r| *r > 0).unwrap_or(1);
-    let annotations = BTreeMap::from([(names::GENERATION_ANNOTATION.to_owned(), cluster.spec.generation.to_string())]);
-    deployment(cluster, Component::JobManager, replicas, container, annotations)
+    deployment(cluster, Component::JobManager, replicas, container)
 }
 
 /// The TaskManager Deployment `<name>-taskmanager` with the [`ClusterSpec`](crate::runtime::ClusterSpec)'s number
 /// of TaskManagers.
 pub(super) fn taskmanager_deployment(cluster: &Cluster<'_>) -> Result<Deployment, BuildError> {
-    let tm = cluster.deployment.spec.task_manager.as_ref();
     let mut container =
         main_container(cluster, vec!["taskmanager".to_owned()], vec![port("taskmanager-rpc", TASKMANAGER_RPC_PORT)]);
-    container.resources = Some(resources(
-        cluster,
-        Component::TaskManager,
-        tm.and_then(|t| t.resource.as_ref()),
-        tm.and_then(|t| t.resources.as_ref()),
-    )?);
+    container.resources = Some(resources(cluster, Component::TaskManager)?);
     let replicas = i32::try_from(cluster.spec.taskmanagers).unwrap_or(i32::MAX);
-    let annotations = BTreeMap::from([(names::GENERATION_ANNOTATION.to_owned(), cluster.spec.generation.to_string())]);
-    deployment(cluster, Component::TaskManager, replicas, container, annotations)
+    deployment(cluster, Component::TaskManager, replicas, container)
 }
 
 #[cfg(test)]
