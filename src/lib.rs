@@ -12,6 +12,7 @@ pub mod crd;
 pub mod drift;
 pub mod flink;
 pub mod git;
+pub mod kubernetes;
 pub mod manifests;
 pub mod operator;
 pub mod ownership;

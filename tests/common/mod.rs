@@ -19,4 +19,5 @@ pub fn fixture(name: &str) -> PathBuf {
     repo_root().join("tests/fixtures").join(name)
 }
 pub mod flink;
+pub mod kube_tools;
 pub mod operator;
