@@ -290,8 +290,15 @@ impl<S: Store, R: Runtime> Controller<S, R> {
         {
             reconciliation.last_stable_spec = reconciliation.last_reconciled_spec.clone();
         }
-        if status.job_manager_deployment_status != Some(JobManagerDeploymentStatus::Error) && running {
+        // A running job clears the controller's own errors; a manifest error is the sync's to clear.
+        if status.job_manager_deployment_status != Some(JobManagerDeploymentStatus::Error)
+            && running
+            && !status.error.as_deref().is_some_and(super::manager::is_manifest_error)
+        {
             status.error = None;
+        }
+        if let ClusterStatus::Failed { reason } = &observation.cluster.status {
+            status.error = Some(error_json("ClusterError", reason));
         }
         if let (Some(job), true) = (&resource.spec.job, running) {
             let slots = crate::flink::config_render::task_slots(&resource.spec.flink_config());
@@ -386,7 +393,9 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                             reconciliation.state = Some(state);
                         }
                         status.job_manager_deployment_status = Some(JobManagerDeploymentStatus::Ready);
-                        status.error = None;
+                        if !status.error.as_deref().is_some_and(super::manager::is_manifest_error) {
+                            status.error = None;
+                        }
                         let mut resource = resource;
                         resource.status = Some(status);
                         self.write_status::<K>(resource, None).await?;
@@ -664,6 +673,12 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 info!(cluster = %id, "deleted");
                 Ok(Some(Duration::MAX))
             }
+            Step::RecordGeneration => {
+                status.observed_generation = Some(generation);
+                resource.status = Some(status);
+                self.write_status::<K>(resource, None).await?;
+                Ok(None)
+            }
             Step::Blocked { reason } => {
                 let error = error_json("Blocked", &reason);
                 if status.error.as_deref() != Some(error.as_str()) {
@@ -816,6 +831,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::RecordSuspendedSpec { .. } => "record-suspended-spec",
         Step::Cleanup { .. } => "cleanup",
         Step::Blocked { .. } => "blocked",
+        Step::RecordGeneration => "record-generation",
         Step::RestartUnhealthy { .. } => "restart-unhealthy",
         Step::StartRollback { .. } => "start-rollback",
         Step::TriggerCheckpoint { .. } => "trigger-checkpoint",

@@ -264,6 +264,9 @@ pub enum Step {
         /// Why.
         reason: String,
     },
+    /// The spec changed only in fields that need nothing done (nonces handled, operator keys): record the
+    /// generation as observed.
+    RecordGeneration,
     /// Something outside this resource must change first (report it, look again later).
     Blocked {
         /// What is in the way, for status and logs.
@@ -587,14 +590,16 @@ fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
             Ok((SnapshotKind::Checkpoint, trigger_type)) => Step::TriggerCheckpoint { trigger_id, trigger_type },
             Err(requeue_after) => match retention_due(facts) {
                 Some(plan) => Step::ApplyRetention { plan },
+                None if facts.status.observed_generation != Some(facts.generation) => Step::RecordGeneration,
                 None => wait(requeue_after.min(settling(facts.job)), "up to date"),
             },
         };
     }
     if class == DiffClass::Ignore {
         return match (&facts.cluster, facts.job) {
-            (ClusterStatus::Missing | ClusterStatus::Failed { .. }, _)
-                if is_session || desired_mode(facts.desired) == UpgradeMode::Stateless =>
+            // Only a cluster that is gone is recreated: a failing one (REST down, a process restarting) may
+            // come back with its job, and redeploying it would lose what it runs.
+            (ClusterStatus::Missing, _) if is_session || desired_mode(facts.desired) == UpgradeMode::Stateless =>
             {
                 // JobManager deployment recovery: what is lost is recreated from the recorded spec.
                 Step::Deploy { target: Box::new(recorded), job_id: facts.fresh_job_id.to_owned(), restore: None }
@@ -605,7 +610,7 @@ fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
                 let restore = last_recorded_snapshot(facts.status).map(|path| restore_point(facts, path));
                 Step::Deploy { target: Box::new(recorded), job_id: facts.fresh_job_id.to_owned(), restore }
             }
-            (ClusterStatus::Failed { reason }, _) => wait(RECONCILE_INTERVAL, format!("the cluster failed: {reason}")),
+            (ClusterStatus::Failed { reason }, _) => wait(UNSETTLED_CHECK, format!("the cluster failed: {reason}")),
             _ if is_session => wait(RECONCILE_INTERVAL, "up to date"),
             _ => wait(settling(facts.job), "up to date"),
         };

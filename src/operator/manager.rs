@@ -231,10 +231,10 @@ pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], re
         let (namespace, name) = (&manifest.namespace, &manifest.name);
         let reported = match manifest.kind {
             Kind::FlinkDeployment => {
-                report_manifest_error::<S, FlinkDeployment>(store, namespace, name, &message).await
+                report_manifest_error::<S, FlinkDeployment>(store, namespace, name, Some(&message)).await
             }
             Kind::FlinkSessionJob => {
-                report_manifest_error::<S, FlinkSessionJob>(store, namespace, name, &message).await
+                report_manifest_error::<S, FlinkSessionJob>(store, namespace, name, Some(&message)).await
             }
         };
         if let Err(error) = reported {
@@ -255,7 +255,16 @@ pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], re
         };
         match applied {
             Ok((generation, _)) => {
-                tracing::debug!(kind = %manifest.kind, namespace = %manifest.namespace, name = %manifest.name, ?generation, "applied")
+                tracing::debug!(kind = %manifest.kind, namespace = %manifest.namespace, name = %manifest.name, ?generation, "applied");
+                // The manifest loads again: a manifest error recorded for it is over.
+                let (namespace, name) = (manifest.namespace.as_str(), manifest.name.as_str());
+                let cleared = match manifest.kind {
+                    Kind::FlinkDeployment => report_manifest_error::<S, FlinkDeployment>(store, namespace, name, None).await,
+                    Kind::FlinkSessionJob => report_manifest_error::<S, FlinkSessionJob>(store, namespace, name, None).await,
+                };
+                if let Err(error) = cleared {
+                    warn!(kind = %manifest.kind, %namespace, %name, %error, "cannot clear the manifest error in status");
+                }
             }
             Err(error) => {
                 error!(kind = %manifest.kind, namespace = %manifest.namespace, name = %manifest.name, %error, "apply failed")
@@ -289,8 +298,12 @@ pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], re
     }
 }
 
-/// Records `message` as `status.error` (type `ManifestError`) of a stored resource whose manifest in Git does not
-/// load; a resource that is not stored yet has no status to write (the log reports it).
+/// The type of the `status.error` a manifest that does not load leaves on its stored resource.
+pub const MANIFEST_ERROR: &str = "ManifestError";
+
+/// Records `message` as `status.error` (type [`MANIFEST_ERROR`]) of a stored resource whose manifest in Git does
+/// not load, or with `None` clears such an error once it loads again; a resource that is not stored yet has no
+/// status to write (the log reports it).
 ///
 /// # Errors
 /// A failed store read or write.
@@ -298,16 +311,26 @@ async fn report_manifest_error<S: Store, K: Managed>(
     store: &S,
     namespace: &str,
     name: &str,
-    message: &str,
+    message: Option<&str>,
 ) -> Result<(), crate::store::StoreError> {
     let Some(object) = store.get::<K>(namespace, name).await? else { return Ok(()) };
     let mut view = object.view();
     let mut status = view.status.take().unwrap_or_default();
-    let error = serde_json::json!({"type": "ManifestError", "message": message}).to_string();
-    if status.error.as_deref() == Some(error.as_str()) {
+    let error = message.map(|message| serde_json::json!({"type": MANIFEST_ERROR, "message": message}).to_string());
+    let current = status.error.as_deref();
+    let unchanged = match &error {
+        Some(error) => current == Some(error.as_str()),
+        None => !current.is_some_and(is_manifest_error),
+    };
+    if unchanged {
         return Ok(());
     }
-    status.error = Some(error);
+    status.error = error;
     view.status = Some(status);
     store.update_status(&K::from_view(view)).await.map(drop)
+}
+
+/// Whether a `status.error` JSON is a manifest error (set by the sync, cleared only by the sync).
+pub fn is_manifest_error(error: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(error).is_ok_and(|e| e["type"] == MANIFEST_ERROR)
 }

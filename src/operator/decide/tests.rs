@@ -109,7 +109,9 @@ fn unchanged_spec_waits() {
     let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
     let status =
         status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
-    assert!(matches!(decide(&facts(&desired, &status)), Step::Wait { .. }));
+    // The nonce change is a new generation with nothing to do: it is recorded as observed, then nothing happens.
+    assert_eq!(decide(&facts(&desired, &status)), Step::RecordGeneration);
+    assert!(matches!(decide(&Facts { generation: 1, ..facts(&desired, &status) }), Step::Wait { .. }));
 }
 
 #[test]
@@ -393,7 +395,7 @@ fn a_due_periodic_savepoint_is_triggered_and_otherwise_the_next_one_is_waited_fo
     let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
     let status =
         status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
-    let mut facts = facts(&desired, &status);
+    let mut facts = Facts { generation: 1, ..facts(&desired, &status) };
     facts.trigger_config.savepoint_schedule = crate::savepoints::parse_schedule("10s").unwrap();
     facts.created_ms = facts.now_ms - 11_000;
     assert!(matches!(decide(&facts), Step::TriggerSavepoint { trigger_type: TriggerType::Periodic, .. }));
@@ -487,7 +489,9 @@ fn a_handled_checkpoint_nonce_triggers_nothing() {
     desired.job.as_mut().unwrap().checkpoint_trigger_nonce = Some(7);
     let status =
         status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
-    assert!(matches!(decide(&facts(&desired, &status)), Step::Wait { .. }));
+    // The nonce change is a new generation with nothing to do: it is recorded as observed, then nothing happens.
+    assert_eq!(decide(&facts(&desired, &status)), Step::RecordGeneration);
+    assert!(matches!(decide(&Facts { generation: 1, ..facts(&desired, &status) }), Step::Wait { .. }));
 }
 
 #[test]
@@ -510,7 +514,8 @@ fn savepoints_beyond_the_history_limits_are_disposed_of_while_the_job_runs() {
     // Not while the job is not running (disposal goes through its JobManager), and not within the limits.
     let restarting = Facts { retention, job: JobFacts::State(FlinkJobState::Restarting), ..facts(&desired, &status) };
     assert!(!matches!(decide(&restarting), Step::ApplyRetention { .. }));
-    let within = Facts { retention: RetentionPolicy { max_count: 4, ..retention }, ..facts(&desired, &status) };
+    let within =
+        Facts { generation: 1, retention: RetentionPolicy { max_count: 4, ..retention }, ..facts(&desired, &status) };
     assert!(matches!(decide(&within), Step::Wait { .. }));
 }
 
