@@ -599,8 +599,7 @@ fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
         return match (&facts.cluster, facts.job) {
             // Only a cluster that is gone is recreated: a failing one (REST down, a process restarting) may
             // come back with its job, and redeploying it would lose what it runs.
-            (ClusterStatus::Missing, _) if is_session || desired_mode(facts.desired) == UpgradeMode::Stateless =>
-            {
+            (ClusterStatus::Missing, _) if is_session || desired_mode(facts.desired) == UpgradeMode::Stateless => {
                 // JobManager deployment recovery: what is lost is recreated from the recorded spec.
                 Step::Deploy { target: Box::new(recorded), job_id: facts.fresh_job_id.to_owned(), restore: None }
             }

@@ -259,8 +259,12 @@ pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], re
                 // The manifest loads again: a manifest error recorded for it is over.
                 let (namespace, name) = (manifest.namespace.as_str(), manifest.name.as_str());
                 let cleared = match manifest.kind {
-                    Kind::FlinkDeployment => report_manifest_error::<S, FlinkDeployment>(store, namespace, name, None).await,
-                    Kind::FlinkSessionJob => report_manifest_error::<S, FlinkSessionJob>(store, namespace, name, None).await,
+                    Kind::FlinkDeployment => {
+                        report_manifest_error::<S, FlinkDeployment>(store, namespace, name, None).await
+                    }
+                    Kind::FlinkSessionJob => {
+                        report_manifest_error::<S, FlinkSessionJob>(store, namespace, name, None).await
+                    }
                 };
                 if let Err(error) = cleared {
                     warn!(kind = %manifest.kind, %namespace, %name, %error, "cannot clear the manifest error in status");
