@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "../tests/common/test_job.rs"]
+mod test_job;
+
 use flinkops::crd::status::ResourceLifecycleState;
 use flinkops::crd::{FlinkDeployment, FlinkJobState};
 use flinkops::flink::client::FlinkClient;
@@ -15,6 +18,7 @@ use flinkops::operator::controller::Controller;
 use flinkops::runtime::local::LocalRuntime;
 use flinkops::runtime::{ClusterId, ClusterObservation, ClusterSpec, Runtime, RuntimeError};
 use flinkops::store::{LocalStore, Store};
+use test_job::TestJob;
 
 const UPGRADES: usize = 5;
 
@@ -75,30 +79,7 @@ impl Runtime for TimedRuntime {
 }
 
 fn manifest(jar: &Path, work: &Path, rate: u32) -> FlinkDeployment {
-    let yaml = format!(
-        r#"apiVersion: flink.apache.org/v1beta1
-kind: FlinkDeployment
-metadata: {{name: bench, namespace: overhead}}
-spec:
-  flinkVersion: v2_3
-  serviceAccount: flink
-  flinkConfiguration:
-    taskmanager.numberOfTaskSlots: "2"
-    execution.checkpointing.interval: 1s
-    execution.checkpointing.dir: file://{work}/checkpoints
-    execution.checkpointing.savepoint-dir: file://{work}/savepoints
-  jobManager: {{resource: {{memory: 1024m, cpu: 1}}}}
-  taskManager: {{resource: {{memory: 1024m, cpu: 1}}}}
-  job:
-    jarURI: local://{jar}
-    entryClass: io.flinkops.testjob.StatefulCounterJob
-    args: ["--rate", "{rate}", "--keys", "100", "--splits", "8"]
-    parallelism: 2
-    upgradeMode: savepoint
-"#,
-        jar = jar.display(),
-        work = work.display()
-    );
+    let yaml = TestJob { rate, ..TestJob::new("overhead", "bench", jar, work) }.yaml();
     flinkops::manifests::yaml::from_str(&yaml).unwrap()
 }
 

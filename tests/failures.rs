@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::flink::*;
 use common::operator::{ClusterGuard, Operator, status_row, stored_status};
+use common::test_job::TestJob;
 use flinkops::crd::FlinkDeployment;
 use flinkops::operator::manager::apply_snapshot;
 use flinkops::store::{LocalStore, Store};
@@ -30,32 +31,8 @@ const REST_DOWN: &str = "does not answer";
 
 /// An application deployment of the stateful test job; `job_extra` lines go under `spec.job`.
 fn deployment(name: &str, jar: &Path, work: &Path, rate: u32, job_extra: &str) -> String {
-    format!(
-        r#"apiVersion: flink.apache.org/v1beta1
-kind: FlinkDeployment
-metadata:
-  name: {name}
-  namespace: {NAMESPACE}
-spec:
-  flinkVersion: v2_3
-  serviceAccount: flink
-  flinkConfiguration:
-    taskmanager.numberOfTaskSlots: "2"
-    execution.checkpointing.interval: 1s
-    execution.checkpointing.dir: file://{work}/checkpoints/{name}
-    execution.checkpointing.savepoint-dir: file://{work}/savepoints/{name}
-  jobManager: {{resource: {{memory: 1024m, cpu: 1}}}}
-  taskManager: {{resource: {{memory: 1024m, cpu: 1}}}}
-  job:
-    jarURI: local://{jar}
-    entryClass: io.flinkops.testjob.StatefulCounterJob
-    args: ["--rate", "{rate}", "--keys", "{KEYS}", "--splits", "8"]
-    parallelism: 2
-    upgradeMode: savepoint
-{job_extra}"#,
-        jar = jar.display(),
-        work = work.display()
-    )
+    let snapshots = work.join(name);
+    TestJob { rate, keys: KEYS, job_extra, ..TestJob::new(NAMESPACE, name, jar, &snapshots) }.yaml()
 }
 
 /// A deployment kept suspended: applied and reconciled like any other, but it starts no cluster.

@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::flink::*;
+use common::test_job::TestJob;
 use flinkops::crd::status::{ResourceLifecycleState, SnapshotTriggerType};
 use flinkops::crd::{FlinkDeployment, FlinkJobState};
 use flinkops::flink::client::FlinkClient;
@@ -18,31 +19,15 @@ const NAMESPACE: &str = "it";
 const NAME: &str = "orders";
 
 fn manifest(jar: &std::path::Path, mode: &str, state: &str, rate: u32, work: &std::path::Path) -> FlinkDeployment {
-    let yaml = format!(
-        r#"apiVersion: flink.apache.org/v1beta1
-kind: FlinkDeployment
-metadata: {{name: {NAME}, namespace: {NAMESPACE}}}
-spec:
-  flinkVersion: v2_3
-  serviceAccount: flink
-  flinkConfiguration:
-    taskmanager.numberOfTaskSlots: "2"
-    execution.checkpointing.interval: 1s
-    execution.checkpointing.dir: file://{work}/checkpoints
-    execution.checkpointing.savepoint-dir: file://{work}/savepoints
-  jobManager: {{resource: {{memory: 1024m, cpu: 1}}}}
-  taskManager: {{resource: {{memory: 1024m, cpu: 1}}}}
-  job:
-    jarURI: local://{jar}
-    entryClass: io.flinkops.testjob.StatefulCounterJob
-    args: ["--rate", "{rate}", "--keys", "100", "--splits", "16"]
-    parallelism: 2
-    upgradeMode: {mode}
-    state: {state}
-"#,
-        jar = jar.display(),
-        work = work.display()
-    );
+    let job_extra = format!("    state: {state}\n");
+    let yaml = TestJob {
+        rate,
+        splits: 16,
+        upgrade_mode: mode,
+        job_extra: &job_extra,
+        ..TestJob::new(NAMESPACE, NAME, jar, work)
+    }
+    .yaml();
     flinkops::manifests::yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::flink::*;
 use common::operator::{ClusterGuard, Operator, status_row, stored_status};
+use common::test_job::TestJob;
 use flinkops::operator::crashpoint::{CRASH_AT_VARIABLE, CRASH_EXIT_CODE, UPGRADE_POINTS};
 use git_support::{WorkRepo, bare_remote};
 use serde_json::Value;
@@ -21,33 +22,7 @@ const NAME: &str = "orders";
 const KEYS: u32 = 50;
 
 fn manifest(jar: &Path, work: &Path, rate: u32) -> String {
-    format!(
-        r#"# The job the crash-safety test upgrades again and again.
-apiVersion: flink.apache.org/v1beta1
-kind: FlinkDeployment
-metadata:
-  name: {NAME}
-  namespace: {NAMESPACE}
-spec:
-  flinkVersion: v2_3
-  serviceAccount: flink
-  flinkConfiguration:
-    taskmanager.numberOfTaskSlots: "2"
-    execution.checkpointing.interval: 1s
-    execution.checkpointing.dir: file://{work}/checkpoints
-    execution.checkpointing.savepoint-dir: file://{work}/savepoints
-  jobManager: {{resource: {{memory: 1024m, cpu: 1}}}}
-  taskManager: {{resource: {{memory: 1024m, cpu: 1}}}}
-  job:
-    jarURI: local://{jar}
-    entryClass: io.flinkops.testjob.StatefulCounterJob
-    args: ["--rate", "{rate}", "--keys", "{KEYS}", "--splits", "8"]
-    parallelism: 2
-    upgradeMode: savepoint
-"#,
-        jar = jar.display(),
-        work = work.display()
-    )
+    TestJob { rate, keys: KEYS, ..TestJob::new(NAMESPACE, NAME, jar, work) }.yaml()
 }
 
 fn savepoint_history(state: &Path) -> Vec<String> {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::flink::*;
 use common::operator::{ClusterGuard, Operator, status_row};
+use common::test_job::TestJob;
 use flinkops::writeback::annotations::SAVEPOINT_PATH;
 use git_support::{WorkRepo, bare_remote, changed_lines, file_at, head};
 use git2::{Oid, Repository};
@@ -21,36 +22,15 @@ const NAMESPACE: &str = "wb";
 const NAME: &str = "orders";
 const KEYS: u32 = 40;
 
+/// The test job with a comment and a commented, quoted label: write-back must leave both byte for byte.
 fn manifest(jar: &Path, work: &Path, rate: u32) -> String {
-    format!(
-        r#"# Orders: comments, quoting and key order survive write-back.
-apiVersion: flink.apache.org/v1beta1
-kind: FlinkDeployment
-metadata:
-  name: {NAME}
-  namespace: {NAMESPACE}
-  labels:
-    team: "payments"   # owned by the payments team
-spec:
-  flinkVersion: v2_3
-  serviceAccount: flink
-  flinkConfiguration:
-    taskmanager.numberOfTaskSlots: "2"
-    execution.checkpointing.interval: 1s
-    execution.checkpointing.dir: file://{work}/checkpoints
-    execution.checkpointing.savepoint-dir: file://{work}/savepoints
-  jobManager: {{resource: {{memory: 1024m, cpu: 1}}}}
-  taskManager: {{resource: {{memory: 1024m, cpu: 1}}}}
-  job:
-    jarURI: local://{jar}
-    entryClass: io.flinkops.testjob.StatefulCounterJob
-    args: ["--rate", "{rate}", "--keys", "{KEYS}", "--splits", "8"]
-    parallelism: 2
-    upgradeMode: savepoint
-"#,
-        jar = jar.display(),
-        work = work.display()
-    )
+    let yaml = TestJob { rate, keys: KEYS, ..TestJob::new(NAMESPACE, NAME, jar, work) }.yaml();
+    let yaml = yaml.replacen(
+        "metadata:\n",
+        "metadata:\n  labels:\n    team: \"payments\"   # owned by the payments team\n",
+        1,
+    );
+    format!("# Orders: comments, quoting and key order survive write-back.\n{yaml}")
 }
 
 /// Commits on `main` after `since` (newest first), with their messages.

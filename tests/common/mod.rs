@@ -21,3 +21,4 @@ pub fn fixture(name: &str) -> PathBuf {
 pub mod flink;
 pub mod kube_tools;
 pub mod operator;
+pub mod test_job;
