@@ -213,6 +213,20 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 unhealthy,
                 rollback_after: if is_deployment { safeguards::rollback_after(&config) } else { None },
                 rolling_back,
+                last_state_fallback: crate::flink::config_keys::flag(
+                    &config,
+                    "kubernetes.operator.job.upgrade.last-state-fallback.enabled",
+                ) != Some(false),
+                max_checkpoint_age: crate::savepoints::config::duration_ms(
+                    &config,
+                    crate::flink::config_keys::MAX_CHECKPOINT_AGE,
+                )
+                .ok()
+                .flatten()
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(Duration::from_millis),
+                latest_checkpoint_ms: observation.latest_checkpoint_ms,
+                job_start_ms: observation.job_start_time,
                 blocking_session_jobs: &blocking_session_jobs,
             };
             let step = decide(&facts);

@@ -156,6 +156,16 @@ pub struct Facts<'a> {
     pub rollback_after: Option<Duration>,
     /// A rollback of the current generation is under way or done: `desired` is the last stable spec.
     pub rolling_back: bool,
+    /// `kubernetes.operator.job.upgrade.last-state-fallback.enabled` (default true): a savepoint upgrade of a job
+    /// that is not running falls back to last-state.
+    pub last_state_fallback: bool,
+    /// `kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age`: a last-state upgrade takes a
+    /// savepoint instead when the newest checkpoint is older than this.
+    pub max_checkpoint_age: Option<Duration>,
+    /// When the newest completed checkpoint of the running job was taken (epoch ms), if it has one.
+    pub latest_checkpoint_ms: Option<i64>,
+    /// When the running job started (epoch ms), if known.
+    pub job_start_ms: Option<i64>,
     /// Session jobs that still reference this (session) cluster; its deletion waits for them.
     pub blocking_session_jobs: &'a [String],
 }
@@ -696,9 +706,15 @@ fn suspend_for_change(facts: &Facts<'_>) -> Step {
             stopped_at_restore_point(facts, mode)
         }
         _ if mode == UpgradeMode::Stateless => cancel_to(UpgradeMode::Stateless),
-        JobFacts::State(FlinkJobState::Running) if mode == UpgradeMode::Savepoint => {
+        JobFacts::State(FlinkJobState::Running)
+            if mode == UpgradeMode::Savepoint || savepoint_instead_of_last_state(facts) =>
+        {
             Step::StopWithSavepoint { trigger_id: facts.fresh_trigger_id.to_owned() }
         }
+        _ if mode == UpgradeMode::Savepoint && !facts.last_state_fallback && !flink_version_changed(facts) => wait(
+            UNSETTLED_CHECK,
+            "savepoint upgrade waits for the job to run (kubernetes.operator.job.upgrade.last-state-fallback.enabled is false)",
+        ),
         // Savepoint mode with a job that is not running falls back to last-state (upstream default), and
         // last-state cancels the job and restores from its latest checkpoint (no HA in standalone mode).
         JobFacts::State(
@@ -712,6 +728,27 @@ fn suspend_for_change(facts: &Facts<'_>) -> Step {
             wait(PROGRESS_CHECK, "waiting for the job to be observable before upgrading it")
         }
     }
+}
+
+/// Whether the Flink version changes with this upgrade (state handles of last-state are not portable across it).
+fn flink_version_changed(facts: &Facts<'_>) -> bool {
+    reconciled(facts.status).is_some_and(|recorded| recorded.spec.flink_version != facts.desired.flink_version)
+}
+
+/// A last-state upgrade of a running job takes a savepoint instead (§2.4 rows 6 and 7): across a Flink version
+/// change, or when the newest checkpoint is older than the allowed age (and the job has run that long).
+fn savepoint_instead_of_last_state(facts: &Facts<'_>) -> bool {
+    if desired_mode(facts.desired) != UpgradeMode::LastState {
+        return false;
+    }
+    if flink_version_changed(facts) {
+        return true;
+    }
+    let Some(age) = facts.max_checkpoint_age else { return false };
+    let age_ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+    let oldest_allowed = facts.now_ms.saturating_sub(age_ms);
+    let ran_long_enough = facts.job_start_ms.is_some_and(|start| start < oldest_allowed);
+    ran_long_enough && facts.latest_checkpoint_ms.is_none_or(|taken| taken < oldest_allowed)
 }
 
 /// The job is gone without a stop: record it stopped at the recorded restore point (none when stateless).

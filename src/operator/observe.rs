@@ -25,6 +25,8 @@ pub struct Observation {
     pub latest_snapshot: Option<String>,
     /// Job start time (epoch millis), when known.
     pub job_start_time: Option<i64>,
+    /// When the newest completed checkpoint of a running job was taken (epoch millis).
+    pub latest_checkpoint_ms: Option<i64>,
     /// Restart and checkpoint counters of the running job, when the health check asked for them.
     pub health_sample: Option<HealthSample>,
     /// A REST client for the cluster, when it is ready.
@@ -70,6 +72,7 @@ pub async fn observe<R: Runtime>(
         checkpoint: CheckpointFacts::Unknown,
         latest_snapshot: None,
         job_start_time: None,
+        latest_checkpoint_ms: None,
         health_sample: None,
         client: None,
     };
@@ -113,6 +116,12 @@ pub async fn observe<R: Runtime>(
                 Err(error) if error.is_not_found() => CheckpointFacts::NotIssued,
                 Err(_) => CheckpointFacts::Unknown,
             };
+        }
+        if observation.job == JobFacts::State(FlinkJobState::Running)
+            && let Ok(statistics) = client.checkpoint_statistics(job_id).await
+        {
+            observation.latest_checkpoint_ms =
+                statistics.latest.completed.map(|c| c.latest_ack_timestamp).filter(|ms| *ms > 0);
         }
         if let JobFacts::State(state) = observation.job
             && state.is_globally_terminal()

@@ -75,6 +75,10 @@ fn facts<'a>(desired: &'a FlinkDeploymentSpec, status: &'a FlinkDeploymentStatus
         unhealthy: None,
         rollback_after: None,
         rolling_back: false,
+        last_state_fallback: true,
+        max_checkpoint_age: None,
+        latest_checkpoint_ms: None,
+        job_start_ms: None,
         blocking_session_jobs: &[],
     }
 }
@@ -613,4 +617,45 @@ fn an_upgrade_of_a_job_that_never_ran_keeps_the_recorded_restore_point() {
     let not_found = Facts { job: JobFacts::NotFound, ..facts(&fixed, &status) };
     let Step::RecordStopped { restore_path, new_savepoint, .. } = decide(&not_found) else { panic!() };
     assert_eq!((restore_path.as_deref(), new_savepoint), (Some("file:///sp-before-upgrade"), false));
+}
+
+#[test]
+fn row_6_last_state_across_a_flink_version_change_takes_a_savepoint() {
+    let old = spec(UpgradeMode::LastState, JobState::Running, &[]);
+    let mut desired = spec(UpgradeMode::LastState, JobState::Running, &[]);
+    desired.flink_version = Some(crate::crd::FlinkVersion::v2_3);
+    let status =
+        status(&old, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    assert_eq!(decide(&facts(&desired, &status)), Step::StopWithSavepoint { trigger_id: "trigger-2".into() });
+}
+
+#[test]
+fn row_7_last_state_with_a_too_old_checkpoint_takes_a_savepoint() {
+    let old = spec(UpgradeMode::LastState, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::LastState, JobState::Running, &["--new"]);
+    let status =
+        status(&old, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    let aged = Facts {
+        max_checkpoint_age: Some(Duration::from_secs(60)),
+        job_start_ms: Some(1_000_000 - 600_000),
+        latest_checkpoint_ms: Some(1_000_000 - 120_000),
+        ..facts(&desired, &status)
+    };
+    assert_eq!(decide(&aged), Step::StopWithSavepoint { trigger_id: "trigger-2".into() });
+    let fresh = Facts { latest_checkpoint_ms: Some(1_000_000 - 5_000), ..aged.clone() };
+    assert!(matches!(decide(&fresh), Step::Cancel { .. }), "a recent checkpoint: cancel and restore from it");
+    let young_job = Facts { job_start_ms: Some(1_000_000 - 30_000), latest_checkpoint_ms: None, ..aged };
+    assert!(matches!(decide(&young_job), Step::Cancel { .. }), "a job younger than the age is not held to it");
+}
+
+#[test]
+fn row_5_savepoint_mode_without_last_state_fallback_waits_for_the_job() {
+    let old = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &["--new"]);
+    let status =
+        status(&old, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Restarting), None, None);
+    let restarting = Facts { job: JobFacts::State(FlinkJobState::Restarting), ..facts(&desired, &status) };
+    assert!(matches!(decide(&restarting), Step::Cancel { .. }), "falls back to last-state by default");
+    let no_fallback = Facts { last_state_fallback: false, ..restarting };
+    assert!(matches!(decide(&no_fallback), Step::Wait { .. }));
 }
