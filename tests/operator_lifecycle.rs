@@ -106,22 +106,8 @@ async fn application_lifecycle_on_real_flink() {
     let first_job = job_id(&deployed);
     let flink = client(&work.0);
     wait_all_tasks_running(&flink, &first_job).await;
-    // Every key seen, and checkpointed, before the upgrade: each source subtask reads one contiguous range, so the
-    // busiest key reaching 10 means every key has had records.
-    let counter = flink
-        .job_details(&first_job)
-        .await
-        .unwrap()
-        .vertices
-        .iter()
-        .find(|v| v.name.contains("counter"))
-        .unwrap()
-        .id
-        .clone();
-    eventually("every key counted", TIMEOUT, || async {
-        metric_max(&flink, &first_job, &counter, "counter.maxCount").await.filter(|max| *max >= 10.0)
-    })
-    .await;
+    // Every key seen, and checkpointed, before the upgrade.
+    wait_every_key_counted(&flink, &first_job).await;
     eventually("a completed checkpoint", TIMEOUT, || async {
         flink.checkpoint_statistics(&first_job).await.ok()?.latest.completed
     })
@@ -280,6 +266,7 @@ async fn a_broken_upgrade_is_rolled_back_on_real_flink() {
     let stable = harness.reconcile_until("first deployment running", job_running).await;
     let first_job = job_id(&stable);
     let flink = client(&work.0);
+    wait_every_key_counted(&flink, &first_job).await;
     eventually("a completed checkpoint", TIMEOUT, || async {
         flink.checkpoint_statistics(&first_job).await.ok()?.latest.completed
     })

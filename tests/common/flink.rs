@@ -177,3 +177,14 @@ pub fn cluster_pids(state_dir: &Path, namespace: &str, name: &str) -> BTreeSet<u
         })
         .unwrap_or_default()
 }
+
+/// Waits until every key of the test job has had records: each source subtask reads one contiguous range of keys,
+/// so the busiest key reaching 10 means every key was seen (and the next checkpoint holds them all).
+pub async fn wait_every_key_counted(client: &FlinkClient, job_id: &str) {
+    let details = client.job_details(job_id).await.unwrap();
+    let counter = details.vertices.iter().find(|v| v.name.contains("counter")).unwrap().id.clone();
+    eventually("every key counted", TIMEOUT, || async {
+        metric_max(client, job_id, &counter, "counter.maxCount").await.filter(|max| *max >= 10.0)
+    })
+    .await;
+}
