@@ -95,8 +95,12 @@ async fn local_runtime_runs_deployments_for_real() {
     assert_eq!(observed.generation, Some(3));
     let client = FlinkClient::new(observed.rest_url.as_deref().unwrap()).unwrap();
     wait_state(&client, &second_job, JobState::Running).await;
-    let details = client.job_details(&second_job).await.unwrap();
-    assert!(details.vertices.iter().any(|v| v.parallelism == 3), "{:?}", details.vertices);
+    // The adaptive scheduler may start with the slots registered so far and scale up once the second
+    // TaskManager's arrive.
+    eventually("parallelism 3", TIMEOUT, || async {
+        client.job_details(&second_job).await.ok()?.vertices.iter().any(|v| v.parallelism == 3).then_some(())
+    })
+    .await;
     let restored = eventually("restore info", TIMEOUT, || async {
         client.checkpoint_statistics(&second_job).await.ok()?.latest.restored
     })
