@@ -36,6 +36,18 @@ struct Harness {
 }
 
 impl Harness {
+    /// Deletes the resource and reconciles until the finalizer lets it go; no process of its cluster is left.
+    async fn delete_and_wait(&self, work: &std::path::Path) {
+        let pids = cluster_pids(work, NAMESPACE, NAME);
+        self.controller.store.delete::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.get().await.is_some() {
+            assert!(Instant::now() < deadline, "deletion did not finish");
+            self.controller.reconcile::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
+        }
+        assert_all_gone(&pids);
+    }
+
     async fn get(&self) -> Option<FlinkDeployment> {
         self.controller.store.get::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap()
     }
@@ -232,14 +244,7 @@ async fn application_lifecycle_on_real_flink() {
     }
 
     // ---- delete: the finalizer holds the object until the cluster is gone
-    let pids = cluster_pids(&work.0, NAMESPACE, NAME);
-    store.delete::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while harness.get().await.is_some() {
-        assert!(Instant::now() < deadline, "deletion did not finish");
-        harness.controller.reconcile::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
-    }
-    assert_all_gone(&pids);
+    harness.delete_and_wait(&work.0).await;
 }
 
 /// Rollback: an upgrade whose job cannot start is rolled back to the last stable spec after the readiness timeout,
@@ -310,12 +315,5 @@ async fn a_broken_upgrade_is_rolled_back_on_real_flink() {
     let fixed = harness.reconcile_until("fixed spec running", |r| job_running(r) && job_id(r) != rolled_back_job).await;
     assert_eq!(fixed.status.unwrap().lifecycle_state, Some(ResourceLifecycleState::Stable));
 
-    let pids = cluster_pids(&work.0, NAMESPACE, NAME);
-    store.delete::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while harness.get().await.is_some() {
-        assert!(Instant::now() < deadline, "deletion did not finish");
-        harness.controller.reconcile::<FlinkDeployment>(NAMESPACE, NAME).await.unwrap();
-    }
-    assert_all_gone(&pids);
+    harness.delete_and_wait(&work.0).await;
 }
