@@ -29,6 +29,9 @@ spec:
   flinkConfiguration:
     taskmanager.numberOfTaskSlots: "2"
     rest.port: "8081"
+    # Wait for every TaskManager before the job starts: otherwise, on a slow machine, the adaptive scheduler starts
+    # with the slots registered so far and rescales from a checkpoint, which hides the savepoint restore.
+    jobmanager.adaptive-scheduler.submission.resource-stabilization-timeout: "120s"
   jobManager: {{resource: {{memory: 1024m, cpu: 1}}}}
   taskManager: {{resource: {{memory: 1024m, cpu: 1}}}}
   job:
@@ -95,8 +98,6 @@ async fn local_runtime_runs_deployments_for_real() {
     assert_eq!(observed.generation, Some(3));
     let client = FlinkClient::new(observed.rest_url.as_deref().unwrap()).unwrap();
     wait_state(&client, &second_job, JobState::Running).await;
-    // The adaptive scheduler may start with the slots registered so far and scale up once the second
-    // TaskManager's arrive.
     eventually("parallelism 3", TIMEOUT, || async {
         client.job_details(&second_job).await.ok()?.vertices.iter().any(|v| v.parallelism == 3).then_some(())
     })
