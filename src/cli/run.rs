@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::operator::manager::{ManagerConfig, run_local};
+use crate::operator::manager::{self, ManagerConfig};
 use crate::runtime::local::LocalRuntime;
 use crate::store::LocalStore;
 use crate::writeback::{WriteBack, WriteBackConfig};
@@ -155,7 +155,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
                 if source.is_worktree() {
                     tracing::info!(directory = %args.source.repo, "following a working copy");
                 }
-                run_local(store, runtime, source, config, shutdown).await;
+                manager::run(store, runtime, source, config, shutdown).await;
             }
             Err(error) => {
                 eprintln!("flinkops run: {error}");

@@ -15,21 +15,47 @@ use tracing::{error, info, warn};
 use crate::crd::{FlinkDeployment, FlinkSessionJob, Kind};
 use crate::git::source::{Source, SyncOutcome};
 use crate::manifests::load::load_texts;
-use crate::runtime::SessionJobRuntime;
 use crate::runtime::local::LocalRuntime;
+use crate::runtime::{Runtime, SessionJobRuntime};
 use crate::store::{ObjectRef, Store, StoredResource};
 use crate::validation::{Resource, Severity};
 use crate::writeback::WriteBack;
 
 use super::controller::{Controller, FIELD_MANAGER, Managed, ReconcileError};
 
-/// The controllers of both kinds, over one store and one cluster runtime.
-struct Controllers<S> {
-    deployments: Controller<S, Arc<LocalRuntime>>,
-    session_jobs: Controller<S, SessionJobRuntime<LocalRuntime>>,
+/// A cluster runtime the manager can run on: it deploys the clusters, gives the session-job runtime over them, and
+/// says what happens to the clusters when flinkops stops.
+pub trait ClusterRuntime: Runtime + Sized + 'static {
+    /// The runtime that submits session jobs to this runtime's session clusters.
+    fn session_jobs(self: &Arc<Self>) -> SessionJobRuntime<Self>;
+    /// Called once on shutdown: stop every cluster (`stop_jobs`), or leave them running for the next flinkops.
+    fn shut_down(&self, stop_jobs: bool) -> impl std::future::Future<Output = ()> + Send;
 }
 
-impl<S: Store> Controllers<S> {
+impl ClusterRuntime for LocalRuntime {
+    fn session_jobs(self: &Arc<Self>) -> SessionJobRuntime<Self> {
+        SessionJobRuntime::new(self.clone(), self.state_dir())
+            .with_image_root(self.image_root().map(std::path::Path::to_path_buf))
+    }
+
+    async fn shut_down(&self, stop_jobs: bool) {
+        if stop_jobs {
+            info!("stopping every Flink cluster (--stop-jobs-on-exit)");
+            self.stop_all().await;
+        } else {
+            info!("leaving the Flink clusters running; the next flinkops adopts them");
+            self.detach_all().await;
+        }
+    }
+}
+
+/// The controllers of both kinds, over one store and one cluster runtime.
+struct Controllers<S, R> {
+    deployments: Controller<S, Arc<R>>,
+    session_jobs: Controller<S, SessionJobRuntime<R>>,
+}
+
+impl<S: Store, R: ClusterRuntime> Controllers<S, R> {
     async fn reconcile(&self, object: &ObjectRef) -> Result<Duration, ReconcileError> {
         match object.kind {
             Kind::FlinkDeployment => {
@@ -70,16 +96,15 @@ pub struct ManagerConfig {
 }
 
 /// Runs until `shutdown` resolves.
-pub async fn run_local<S: Store, Src: Source>(
+pub async fn run<S: Store, R: ClusterRuntime, Src: Source>(
     store: S,
-    runtime: LocalRuntime,
+    runtime: R,
     mut source: Src,
     config: ManagerConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let runtime = Arc::new(runtime);
-    let session_runtime = SessionJobRuntime::new(runtime.clone(), runtime.state_dir())
-        .with_image_root(runtime.image_root().map(std::path::Path::to_path_buf));
+    let session_runtime = runtime.session_jobs();
     let mut deployments = Controller::new(store.clone(), runtime.clone());
     let mut session_jobs = Controller::new(store.clone(), session_runtime);
     let write_back = config.write_back.map(|(writer, interval)| {
@@ -158,18 +183,12 @@ pub async fn run_local<S: Store, Src: Source>(
     if let Some(write_back) = write_back {
         write_back.abort();
     }
-    if config.stop_jobs_on_exit {
-        info!("stopping every Flink cluster (--stop-jobs-on-exit)");
-        runtime.stop_all().await;
-    } else {
-        info!("leaving the Flink clusters running; the next flinkops adopts them");
-        runtime.detach_all().await;
-    }
+    runtime.shut_down(config.stop_jobs_on_exit).await;
 }
 
-fn ensure_task<'t, S: Store>(
+fn ensure_task<'t, S: Store, R: ClusterRuntime>(
     tasks: &'t mut HashMap<ObjectRef, (Arc<Notify>, JoinHandle<()>)>,
-    controller: &Arc<Controllers<S>>,
+    controller: &Arc<Controllers<S, R>>,
     object: ObjectRef,
 ) -> &'t (Arc<Notify>, JoinHandle<()>) {
     tasks.entry(object.clone()).or_insert_with(|| {

@@ -43,7 +43,13 @@ struct Inner {
     writers: Mutex<HashMap<ObjectRef, Arc<tokio::sync::Mutex<()>>>>,
     revision: AtomicU64,
     events: broadcast::Sender<StoreEvent>,
+    /// Bounds the disk writes in flight. Each runs on a blocking thread; unbounded, a burst of writes from 1,000
+    /// controllers grew tokio's blocking pool to hundreds of threads (their stacks and allocator arenas).
+    disk_writes: Arc<tokio::sync::Semaphore>,
 }
+
+/// Disk writes in flight at most (each an fsync'd atomic replace of one file).
+const CONCURRENT_DISK_WRITES: usize = 4;
 
 /// The local [`Store`]: in memory, optionally persisted under a state directory as
 /// `<state-dir>/resources/<kind-plural>/<namespace>/<name>.json`. Cheap to clone; clones share the same objects.
@@ -150,6 +156,7 @@ impl LocalStore {
                 writers: Mutex::new(HashMap::new()),
                 revision: AtomicU64::new(revision),
                 events,
+                disk_writes: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DISK_WRITES)),
             }),
         }
     }
@@ -227,6 +234,12 @@ impl LocalStore {
             return task();
         }
         let state_dir = self.inner.state_dir.clone().unwrap_or_default();
+        // The permit lives as long as the blocking task, even if this future is dropped meanwhile.
+        let permit = self.inner.disk_writes.clone().acquire_owned().await;
+        let task = move || {
+            let _permit = permit;
+            task()
+        };
         // A blocking task runs to completion even if this future is dropped, so the write is never half-published.
         tokio::task::spawn_blocking(task)
             .await
