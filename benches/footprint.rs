@@ -148,7 +148,7 @@ where
             break started.elapsed();
         }
         assert!(started.elapsed() < DEADLINE, "not done within {DEADLINE:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let _ = stop.send(());
     manager.await.expect("manager");
@@ -169,14 +169,6 @@ async fn main() {
     let rest_url = format!("http://{address}");
     let state_dir = work.path().join("state");
     let (baseline_peak, _) = memory_mib();
-    sizes(
-        LocalStore::open(work.path().join("x")).unwrap(),
-        Arc::new(SimulatedRuntime {
-            rest_url: String::new(),
-            clusters: Mutex::default(),
-            state_dir: work.path().into(),
-        }),
-    );
 
     let store = LocalStore::open(&state_dir).expect("store");
     let runtime = |rest_url: &str| SimulatedRuntime {

@@ -49,14 +49,21 @@ impl ClusterRuntime for LocalRuntime {
     }
 }
 
+/// Reconciles running at once, like upstream's `kubernetes.operator.reconcile.parallelism`. A resync of 1,000
+/// resources otherwise holds 1,000 reconciles (and their reads and connections) in memory at the same moment.
+pub const RECONCILE_PARALLELISM: usize = 50;
+
 /// The controllers of both kinds, over one store and one cluster runtime.
 struct Controllers<S, R> {
     deployments: Controller<S, Arc<R>>,
     session_jobs: Controller<S, SessionJobRuntime<R>>,
+    running: tokio::sync::Semaphore,
 }
 
 impl<S: Store, R: ClusterRuntime> Controllers<S, R> {
     async fn reconcile(&self, object: &ObjectRef) -> Result<Duration, ReconcileError> {
+        // Never closed, so the permit is always granted.
+        let _permit = self.running.acquire().await.ok();
         match object.kind {
             Kind::FlinkDeployment => {
                 self.deployments.reconcile::<FlinkDeployment>(&object.namespace, &object.name).await
@@ -114,7 +121,11 @@ pub async fn run<S: Store, R: ClusterRuntime, Src: Source>(
         info!(branch = writer.branch(), ?interval, "savepoints are written back to Git");
         tokio::spawn(super::write_back::run(store.clone(), writer, reported, interval))
     });
-    let controller = Arc::new(Controllers { deployments, session_jobs });
+    let controller = Arc::new(Controllers {
+        deployments,
+        session_jobs,
+        running: tokio::sync::Semaphore::new(RECONCILE_PARALLELISM),
+    });
     let mut tasks: HashMap<ObjectRef, (Arc<Notify>, JoinHandle<()>)> = HashMap::new();
     let mut events = store.watch();
     tokio::pin!(shutdown);
