@@ -3,6 +3,7 @@
 //! deploy the same [`cluster::ClusterSpec`].
 
 pub mod cluster;
+pub mod kubernetes;
 pub mod local;
 pub mod session_jobs;
 
