@@ -1,5 +1,5 @@
 //! Where Flink clusters run. The `Runtime` trait is what the controllers use; the local implementation runs
-//! clusters as child processes, and the Kubernetes one (its own issue) creates Deployments and Services. Both
+//! clusters as child processes, and the Kubernetes one ([`kubernetes`]) applies Deployments and Services. Both
 //! deploy the same [`cluster::ClusterSpec`].
 
 pub mod cluster;

@@ -1,6 +1,6 @@
 //! `KubernetesRuntime`: the [`Runtime`] that runs each `FlinkDeployment` as Kubernetes objects in Flink's standalone
 //! mode. It server-side-applies what `crate::kubernetes::build_cluster` builds, removes what a new spec no longer
-//! produces, and reads readiness from the Deployments' status and the cluster's pods ([`readiness`]).
+//! produces, and reads readiness from the Deployments' status and the cluster's pods (`readiness`).
 //!
 //! What a deploy was for (generation, job id) is recorded on the JobManager Deployment, so a restarted operator
 //! reads it back instead of keeping state of its own.

@@ -325,6 +325,8 @@ async fn deploying_an_application_cluster_applies_every_object_owned_by_its_flin
     for patch in requests.iter().filter(|r| r.method == Method::PATCH) {
         let query: Vec<_> = patch.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(query, ["fieldManager=flinkops", "force=true"], "{}", patch.path);
+        // Server-side apply needs the type in the body.
+        assert!(patch.body["apiVersion"].is_string() && patch.body["kind"].is_string(), "{}", patch.path);
         let owners = &patch.body["metadata"]["ownerReferences"];
         assert_eq!(
             owners,
@@ -549,4 +551,21 @@ async fn an_image_of_another_flink_version_is_noted() {
         observed.notes,
         ["flinkVersion is v2_3 but the image flink:1.20 is tagged 1.20; Flink runs the image's version"]
     );
+}
+
+#[tokio::test]
+async fn a_session_cluster_runs_no_job_and_records_none() {
+    let session = "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: orders, namespace: streaming, uid: uid-orders, generation: 1}\nspec: {flinkVersion: v2_3, taskManager: {replicas: 3}}\n";
+    let harness = Harness::new(FakeApi::new(Kubelet::Ready).with_flinkdeployment(session));
+    let deployment: FlinkDeployment = crate::manifests::yaml::from_str(session).unwrap();
+    let spec = cluster::build(&deployment, &DeployIntent::default()).unwrap();
+
+    let observed = harness.deploy(&spec).await.unwrap();
+
+    assert_eq!((observed.status, observed.generation, observed.job_id), (ClusterStatus::Ready, Some(1), None));
+    let jobmanager = harness.object(JOBMANAGER);
+    assert_eq!(jobmanager_args(&jobmanager), ["jobmanager"]);
+    assert!(jobmanager["metadata"]["annotations"].get(JOB_ID_ANNOTATION).is_none());
+    assert_eq!(harness.object(TASKMANAGER)["spec"]["replicas"], 3);
+    assert_eq!(harness.observe().await.job_id, None);
 }
