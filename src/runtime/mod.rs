@@ -1,8 +1,9 @@
 //! Where Flink clusters run. The `Runtime` trait is what the controllers use; the local implementation runs
-//! clusters as child processes, and the Kubernetes one (its own issue) creates Deployments and Services. Both
+//! clusters as child processes, and the Kubernetes one ([`kubernetes`]) applies Deployments and Services. Both
 //! deploy the same [`cluster::ClusterSpec`].
 
 pub mod cluster;
+pub mod kubernetes;
 pub mod local;
 pub mod session_jobs;
 
