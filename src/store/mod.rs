@@ -1,6 +1,6 @@
 //! Where `FlinkDeployment` and `FlinkSessionJob` objects live: the [`Store`] trait the controllers and sync use, and
 //! its local implementation ([`LocalStore`]: in memory, one JSON file per resource). The Kubernetes implementation
-//! (kube `Api<K>` per kind) lives next door and maps each method 1:1; `docs/store.md` states the contract.
+//! ([`KubernetesStore`], in `kubernetes/`) maps each method onto the API; `docs/store.md` states the contract.
 //!
 //! The store follows the Kubernetes API's semantics so both backends behave alike: `apply` writes what Git owns
 //! (labels, annotations, spec) and never the status; `metadata.generation` counts spec changes;
@@ -9,6 +9,7 @@
 //! can skip status-only updates.
 
 mod error;
+pub mod kubernetes;
 mod local;
 mod managed;
 mod persist;
@@ -25,6 +26,7 @@ use crate::crd::{FlinkDeployment, FlinkDeploymentSpec, FlinkSessionJob, FlinkSes
 use crate::crd::{FlinkDeploymentStatus, FlinkSessionJobStatus};
 
 pub use error::StoreError;
+pub use kubernetes::{KubernetesStore, WatchNamespaces};
 pub use local::LocalStore;
 pub use managed::{field_managers, manager_of};
 
