@@ -106,8 +106,9 @@ fn owners(
 ) -> (BTreeSet<FieldPath>, BTreeMap<FieldPath, BTreeSet<String>>) {
     let (mut ours, mut theirs) = (BTreeSet::new(), BTreeMap::<FieldPath, BTreeSet<String>>::new());
     let entries = live.and_then(|meta| meta.managed_fields.as_ref()).into_iter().flatten();
-    // NB: status-subresource entries never overlap an apply (it has no status), so they are skipped.
-    for entry in entries.filter(|entry| entry.subresource.as_deref().is_none_or(str::is_empty)) {
+    // NB: status-subresource entries never overlap an apply (it has no status), so they are skipped. Scale
+    // entries (an HPA) name the main resource's fields and count.
+    for entry in entries.filter(|entry| entry.subresource.as_deref() != Some("status")) {
         let Some(manager) = entry.manager.as_deref() else { continue };
         for path in managed::entry_fields(entry).into_iter().map(logical) {
             if manager == field_manager {
@@ -260,10 +261,13 @@ mod tests {
 
     #[test]
     fn nested_flink_configuration_keys_in_managed_fields_match_their_flat_spelling() {
-        let meta = live(vec![entry(
-            "kubectl-edit",
-            json!({"f:spec": {"f:flinkConfiguration": {"f:taskmanager": {"f:numberOfTaskSlots": {}}}}}),
-        )]);
+        let meta = live(vec![
+            entry("flinkops", json!({"f:spec": {"f:job": {"f:parallelism": {}}}})),
+            entry(
+                "kubectl-edit",
+                json!({"f:spec": {"f:flinkConfiguration": {"f:taskmanager": {"f:numberOfTaskSlots": {}}}}}),
+            ),
+        ]);
         let ApplyPayload { payload, stripped } = apply_payload(&target(), &desired(), Some(&meta), "flinkops");
         assert_eq!(paths(&stripped), ["spec.flinkConfiguration[\"taskmanager.numberOfTaskSlots\"]"]);
         assert_eq!(payload.pointer("/spec/flinkConfiguration"), Some(&json!({"job.autoscaler.enabled": "true"})));
@@ -273,7 +277,8 @@ mod tests {
     fn the_appliers_own_fields_and_status_entries_never_strip_anything() {
         let mut status_entry = entry("kubectl-edit", json!({"f:spec": {"f:image": {}}}));
         status_entry.subresource = Some("status".to_owned());
-        let meta = live(vec![entry("flinkops", json!({"f:spec": {"f:image": {}}})), status_entry]);
+        let ours = json!({"f:spec": {"f:image": {}, "f:job": {"f:parallelism": {}}}});
+        let meta = live(vec![entry("flinkops", ours), status_entry]);
         let ApplyPayload { payload, stripped } = apply_payload(&target(), &desired(), Some(&meta), "flinkops");
         assert_eq!(stripped, []);
         assert_eq!(payload.pointer("/spec/image"), Some(&json!("flink:2.0")));
