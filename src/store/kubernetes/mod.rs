@@ -5,7 +5,8 @@
 //!
 //! # RBAC
 //! On `flinkdeployments` and `flinksessionjobs` (group `flink.apache.org`): `get`, `list`, `watch`, `patch`,
-//! `delete`; on their `/status` subresources: `update`, `patch`.
+//! `create` (a server-side apply that creates an object is authorized as `create`), `delete`; on their `/status`
+//! subresources: `update`, `patch`.
 
 mod errors;
 mod raw;
@@ -117,7 +118,7 @@ impl KubernetesStore {
     /// does not decode; it is not overwritten), `Unavailable`.
     ///
     /// # RBAC
-    /// `get`, `patch`.
+    /// `get`, `patch`, and `create` when the object is new.
     pub async fn apply_reporting<K: StoredResource>(
         &self,
         object: &K,
