@@ -286,7 +286,10 @@ impl Store for KubernetesStore {
         // unchanged status is a no-op without a read first.
         let written = if object.meta().resource_version.as_deref().is_some_and(|rv| !rv.is_empty()) {
             // A PUT carries the resourceVersion: a stale one is a 409 (optimistic concurrency).
-            let body = raw::encode(&target, object)?;
+            let mut body = raw::encode(&target, object)?;
+            // Sent back, managedFields would be taken as the caller's own ownership record; left out, the API
+            // server keeps tracking them.
+            body.metadata.managed_fields = None;
             api.replace_status(&target.name, &PostParams::default(), &body).await.map_err(map)?
         } else {
             // Unconditional: CRDs reject a PUT without a resourceVersion, so replace the status by JSON patch.

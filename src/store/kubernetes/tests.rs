@@ -192,7 +192,9 @@ async fn apply_with_a_stale_resource_version_conflicts_without_writing() {
 #[tokio::test]
 async fn status_write_carries_the_resource_version_and_a_409_is_a_conflict() {
     let (store, mut api) = store();
-    let mut object: FlinkDeployment = serde_json::from_value(live("wordcount", json!({}))).expect("object");
+    let managed = json!({"managedFields": [{"manager": "flinkops", "operation": "Apply", "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:spec": {"f:image": {}}}}]});
+    let mut object: FlinkDeployment = serde_json::from_value(live("wordcount", managed)).expect("object");
     object.status.get_or_insert_default().error = Some("savepoint failed".to_owned());
     let (result, put) =
         bounded(async { tokio::join!(store.update_status(&object), answer(&mut api, 409, status(409, "Conflict"))) })
@@ -200,6 +202,7 @@ async fn status_write_carries_the_resource_version_and_a_409_is_a_conflict() {
     assert_eq!((put.method.as_str(), put.path), ("PUT", format!("{PATH}/wordcount/status")));
     assert_eq!(put.body["metadata"]["resourceVersion"], "10");
     assert_eq!(put.body["status"]["error"], "savepoint failed");
+    assert_eq!(put.body["metadata"].get("managedFields"), None, "the API server keeps the ownership record");
     assert!(result.expect_err("stale").is_conflict());
 }
 
