@@ -26,7 +26,7 @@ use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
 use super::local::{check_preconditions, target, target_of, to_json};
-use super::{ObjectRef, Store, StoreError, StoreEvent, StoredResource};
+use super::{Applied, ObjectRef, Store, StoreError, StoreEvent, StoredResource};
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
 
 pub use ssa::{ApplyPayload, StrippedField, apply_payload};
@@ -53,15 +53,6 @@ impl WatchNamespaces {
         names.dedup();
         if names.is_empty() { WatchNamespaces::All } else { WatchNamespaces::Only(names) }
     }
-}
-
-/// The result of [`KubernetesStore::apply_reporting`]: the applied object and the fields left out of the apply.
-#[derive(Debug, Clone)]
-pub struct Applied<K> {
-    /// The object as the API server stored it.
-    pub object: K,
-    /// Fields of Git's object that were not applied because someone else owns them (see [`apply_payload`]).
-    pub stripped: Vec<StrippedField>,
 }
 
 /// The [`Store`] on a Kubernetes API server. Cheap to clone (clones share the client and the watch).
@@ -101,69 +92,6 @@ impl KubernetesStore {
         let inner =
             Inner { client, namespaces, events, watching: AtomicBool::new(false), watchers: Mutex::new(Vec::new()) };
         KubernetesStore { inner: Arc::new(inner) }
-    }
-
-    /// As [`Store::apply`], also returning the fields left out of the apply because another field manager (an
-    /// HPA, `kubectl-edit`), the operator or the autoscaler owns them; each is logged at `info`.
-    ///
-    /// Reads the live object first (its `managedFields`), then sends a server-side apply (never forced) as
-    /// `field_manager` of `apiVersion`, `kind`, `metadata.{name, namespace, labels, annotations}` and `spec`, minus
-    /// the stripped fields, plus the caller's `resourceVersion`/`uid` as preconditions.
-    ///
-    /// # Idempotence
-    /// The same object again is a no-op on the API server (no new resourceVersion, no event).
-    ///
-    /// # Errors
-    /// As [`Store::apply`]: `Invalid`, `Conflict` (a stale `resourceVersion`/`uid`), `Corrupt` (the live object
-    /// does not decode; it is not overwritten), `Unavailable`.
-    ///
-    /// # RBAC
-    /// `get`, `patch`, and `create` when the object is new.
-    pub async fn apply_reporting<K: StoredResource>(
-        &self,
-        object: &K,
-        field_manager: &str,
-    ) -> Result<Applied<K>, StoreError> {
-        let target = target_of(object)?;
-        if field_manager.trim().is_empty() {
-            return Err(StoreError::Invalid {
-                object: target.to_string(),
-                reason: "field manager is empty".to_owned(),
-            });
-        }
-        let api = self.api::<K>(&target.namespace);
-        let live: Option<K> = self.read(&api, &target).await?;
-        let live_meta = live.as_ref().map(|live| live.meta());
-        check_preconditions(&target, object.meta(), live_meta)?;
-        let desired = to_json(&target, object)?;
-        let ApplyPayload { mut payload, stripped } = apply_payload(&target, &desired, live_meta, field_manager);
-        for field in &stripped {
-            tracing::info!(
-                object = %target,
-                field = %field.path,
-                owner = %field.owner,
-                managers = ?field.managers,
-                reason = field.reason,
-                "left out of the apply: not Git's"
-            );
-        }
-        // The caller's resourceVersion and uid travel as preconditions: the API server answers 409 when stale.
-        if let Some(metadata) = payload.get_mut("metadata").and_then(Value::as_object_mut) {
-            let given = object.meta();
-            for (key, value) in [("resourceVersion", &given.resource_version), ("uid", &given.uid)] {
-                if let Some(value) = value.as_deref().filter(|value| !value.is_empty()) {
-                    metadata.insert(key.to_owned(), Value::String(value.to_owned()));
-                }
-            }
-        }
-        let applied = api
-            .patch(&target.name, &PatchParams::apply(field_manager), &Patch::Apply(&payload))
-            .await
-            .map_err(|error| errors::from_kube(error, &target))?;
-        if live.is_none() {
-            tracing::info!(object = %target, field_manager, "created");
-        }
-        Ok(Applied { object: raw::decode(&applied)?, stripped })
     }
 
     fn api<K: StoredResource>(&self, namespace: &str) -> Api<DynamicObject> {
@@ -276,6 +204,69 @@ impl Store for KubernetesStore {
 
     async fn apply<K: StoredResource>(&self, object: &K, field_manager: &str) -> Result<K, StoreError> {
         Ok(self.apply_reporting(object, field_manager).await?.object)
+    }
+
+    /// Strips and reports the fields another field manager (an HPA, `kubectl-edit`), the operator or the
+    /// autoscaler owns; each is logged at `info`.
+    ///
+    /// Reads the live object first (its `managedFields`), then sends a server-side apply (never forced) as
+    /// `field_manager` of `apiVersion`, `kind`, `metadata.{name, namespace, labels, annotations}` and `spec`, minus
+    /// the stripped fields, plus the caller's `resourceVersion`/`uid` as preconditions.
+    ///
+    /// # Idempotence
+    /// The same object again is a no-op on the API server (no new resourceVersion, no event).
+    ///
+    /// # Errors
+    /// As [`Store::apply`]: `Invalid`, `Conflict` (a stale `resourceVersion`/`uid`), `Corrupt` (the live object
+    /// does not decode; it is not overwritten), `Unavailable`.
+    ///
+    /// # RBAC
+    /// `get`, `patch`, and `create` when the object is new.
+    async fn apply_reporting<K: StoredResource>(
+        &self,
+        object: &K,
+        field_manager: &str,
+    ) -> Result<Applied<K>, StoreError> {
+        let target = target_of(object)?;
+        if field_manager.trim().is_empty() {
+            return Err(StoreError::Invalid {
+                object: target.to_string(),
+                reason: "field manager is empty".to_owned(),
+            });
+        }
+        let api = self.api::<K>(&target.namespace);
+        let live: Option<K> = self.read(&api, &target).await?;
+        let live_meta = live.as_ref().map(|live| live.meta());
+        check_preconditions(&target, object.meta(), live_meta)?;
+        let desired = to_json(&target, object)?;
+        let ApplyPayload { mut payload, stripped } = apply_payload(&target, &desired, live_meta, field_manager);
+        for field in &stripped {
+            tracing::info!(
+                object = %target,
+                field = %field.path,
+                owner = %field.owner,
+                managers = ?field.managers,
+                reason = field.reason,
+                "left out of the apply: not Git's"
+            );
+        }
+        // The caller's resourceVersion and uid travel as preconditions: the API server answers 409 when stale.
+        if let Some(metadata) = payload.get_mut("metadata").and_then(Value::as_object_mut) {
+            let given = object.meta();
+            for (key, value) in [("resourceVersion", &given.resource_version), ("uid", &given.uid)] {
+                if let Some(value) = value.as_deref().filter(|value| !value.is_empty()) {
+                    metadata.insert(key.to_owned(), Value::String(value.to_owned()));
+                }
+            }
+        }
+        let applied = api
+            .patch(&target.name, &PatchParams::apply(field_manager), &Patch::Apply(&payload))
+            .await
+            .map_err(|error| errors::from_kube(error, &target))?;
+        if live.is_none() {
+            tracing::info!(object = %target, field_manager, "created");
+        }
+        Ok(Applied { object: raw::decode(&applied)?, stripped })
     }
 
     async fn update_status<K: StoredResource>(&self, object: &K) -> Result<K, StoreError> {
