@@ -400,3 +400,17 @@ async fn a_503_is_unavailable_and_transient() {
     assert_eq!(error.category(), "StoreUnavailable");
     assert!(error.is_transient());
 }
+
+#[tokio::test]
+async fn list_over_all_namespaces_is_one_cluster_wide_call_sorted_by_namespace_and_name() {
+    let (service, mut api) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let store = KubernetesStore::new(Client::new(service, "default"), WatchNamespaces::parse(""));
+    let mut other = live("alpha", json!({}));
+    other["metadata"]["namespace"] = json!("zeta");
+    let items = vec![other, live("beta", json!({})), live("alpha", json!({}))];
+    let (listed, request) =
+        bounded(async { tokio::join!(store.list::<FlinkDeployment>(), answer(&mut api, 200, list(items))) }).await;
+    assert_eq!(request.path, "/apis/flink.apache.org/v1beta1/flinkdeployments");
+    let refs: Vec<String> = listed.expect("listed").iter().map(|object| object.store_ref().to_string()).collect();
+    assert_eq!(refs, ["FlinkDeployment/flink/alpha", "FlinkDeployment/flink/beta", "FlinkDeployment/zeta/alpha"]);
+}
