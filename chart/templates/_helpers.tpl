@@ -65,7 +65,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "flinkops.operatorRules" -}}
 - apiGroups: [flink.apache.org]
   resources: [flinkdeployments, flinksessionjobs]
-  verbs: [get, list, watch, patch, update, delete]
+  # create: a server-side apply that creates the object is authorized as create.
+  verbs: [get, list, watch, create, patch, update, delete]
 - apiGroups: [flink.apache.org]
   resources: [flinkdeployments/status, flinksessionjobs/status]
   verbs: [get, patch, update]

@@ -271,14 +271,14 @@ impl LocalStore {
 }
 
 /// The reference named by `namespace` and `name`, checked.
-fn target<K: StoredResource>(namespace: &str, name: &str) -> Result<ObjectRef, StoreError> {
+pub(super) fn target<K: StoredResource>(namespace: &str, name: &str) -> Result<ObjectRef, StoreError> {
     let target = ObjectRef::new(K::KIND, namespace, name);
     persist::check_ref(&target).map_err(|reason| StoreError::Invalid { object: target.to_string(), reason })?;
     Ok(target)
 }
 
 /// The reference of `object`, checked (a missing name is invalid; a missing namespace is `default`).
-fn target_of<K: StoredResource>(object: &K) -> Result<ObjectRef, StoreError> {
+pub(super) fn target_of<K: StoredResource>(object: &K) -> Result<ObjectRef, StoreError> {
     let target = ObjectRef::of(object);
     if target.name.is_empty() {
         return Err(StoreError::Invalid {
@@ -291,7 +291,11 @@ fn target_of<K: StoredResource>(object: &K) -> Result<ObjectRef, StoreError> {
 }
 
 /// Optimistic concurrency: a `resourceVersion` or `uid` the caller sends must be the stored one.
-fn check_preconditions(target: &ObjectRef, given: &ObjectMeta, stored: Option<&ObjectMeta>) -> Result<(), StoreError> {
+pub(super) fn check_preconditions(
+    target: &ObjectRef,
+    given: &ObjectMeta,
+    stored: Option<&ObjectMeta>,
+) -> Result<(), StoreError> {
     let conflict = |reason: String| Err(StoreError::Conflict { object: target.clone(), reason });
     for (field, given, stored) in [
         ("resourceVersion", &given.resource_version, stored.map(|meta| &meta.resource_version)),
@@ -310,7 +314,7 @@ fn check_preconditions(target: &ObjectRef, given: &ObjectMeta, stored: Option<&O
     Ok(())
 }
 
-fn to_json<T: serde::Serialize>(target: &ObjectRef, value: &T) -> Result<serde_json::Value, StoreError> {
+pub(super) fn to_json<T: serde::Serialize>(target: &ObjectRef, value: &T) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(value).map_err(|source| StoreError::Encode { object: target.clone(), source })
 }
 
@@ -359,6 +363,13 @@ fn decode(file: &Found) -> Result<(Slot, u64), StoreError> {
     }
 }
 
+/// Decodes a stored object's JSON; the error names the offending field's path
+/// (``invalid type: integer `5`, expected a string at spec.image``). Both stores report corrupt objects this way.
+pub(super) fn decode_value<K: StoredResource>(value: serde_json::Value) -> Result<K, String> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|error| format!("{} at {}", error.inner(), FieldPath::from_serde_path(error.path())))
+}
+
 fn decode_as<K: StoredResource>(file: &Found) -> Result<K, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         object: Some(file.object.clone()),
@@ -370,8 +381,7 @@ fn decode_as<K: StoredResource>(file: &Found) -> Result<K, StoreError> {
     if kind != Some(K::KIND.as_str()) {
         return Err(corrupt(format!("kind is {kind:?}, expected {:?}", K::KIND.as_str())));
     }
-    let object: K = serde_path_to_error::deserialize(value)
-        .map_err(|error| corrupt(format!("{} at {}", error.inner(), FieldPath::from_serde_path(error.path()))))?;
+    let object: K = decode_value(value).map_err(corrupt)?;
     let named = ObjectRef::of(&object);
     if named != file.object {
         return Err(corrupt(format!("the file holds {named}, but its path names {}", file.object)));

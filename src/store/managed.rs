@@ -36,12 +36,21 @@ pub(super) fn tracked(meta: &ObjectMeta, spec: &Value) -> Tracked {
 pub fn field_managers(meta: &ObjectMeta) -> BTreeMap<FieldPath, String> {
     let mut owners = BTreeMap::new();
     for entry in meta.managed_fields.iter().flatten() {
-        let (Some(manager), Some(FieldsV1(fields))) = (&entry.manager, &entry.fields_v1) else { continue };
-        collect_leaves(fields, &FieldPath::root(), &mut |path| {
+        let Some(manager) = &entry.manager else { continue };
+        for path in entry_fields(entry) {
             owners.insert(path, manager.clone());
-        });
+        }
     }
     owners
+}
+
+/// The leaves one managedFields entry claims, as paths (empty without a `FieldsV1` tree).
+pub(super) fn entry_fields(entry: &ManagedFieldsEntry) -> Vec<FieldPath> {
+    let mut paths = Vec::new();
+    if let Some(FieldsV1(fields)) = &entry.fields_v1 {
+        collect_leaves(fields, &FieldPath::root(), &mut |path| paths.push(path));
+    }
+    paths
 }
 
 /// The manager that last wrote `path` or the nearest recorded field above it (`spec.taskManager` answers for

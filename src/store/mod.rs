@@ -1,6 +1,6 @@
 //! Where `FlinkDeployment` and `FlinkSessionJob` objects live: the [`Store`] trait the controllers and sync use, and
 //! its local implementation ([`LocalStore`]: in memory, one JSON file per resource). The Kubernetes implementation
-//! (kube `Api<K>` per kind) lives next door and maps each method 1:1; `docs/store.md` states the contract.
+//! ([`KubernetesStore`], in `kubernetes/`) maps each method onto the API; `docs/store.md` states the contract.
 //!
 //! The store follows the Kubernetes API's semantics so both backends behave alike: `apply` writes what Git owns
 //! (labels, annotations, spec) and never the status; `metadata.generation` counts spec changes;
@@ -9,6 +9,7 @@
 //! can skip status-only updates.
 
 mod error;
+pub mod kubernetes;
 mod local;
 mod managed;
 mod persist;
@@ -25,11 +26,21 @@ use crate::crd::{FlinkDeployment, FlinkDeploymentSpec, FlinkSessionJob, FlinkSes
 use crate::crd::{FlinkDeploymentStatus, FlinkSessionJobStatus};
 
 pub use error::StoreError;
+pub use kubernetes::{KubernetesStore, StrippedField, WatchNamespaces};
 pub use local::LocalStore;
 pub use managed::{field_managers, manager_of};
 
 /// The field manager flinkops applies Git's desired state with (server-side apply on Kubernetes).
 pub const FIELD_MANAGER: &str = "flinkops";
+
+/// The result of [`Store::apply_reporting`]: the applied object and the fields left out of the apply.
+#[derive(Debug, Clone)]
+pub struct Applied<K> {
+    /// The object as stored.
+    pub object: K,
+    /// Fields of the given object that were not applied because someone other than Git owns them, in path order.
+    pub stripped: Vec<StrippedField>,
+}
 
 /// A reference to one stored object: `Kind/namespace/name`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -212,6 +223,21 @@ pub trait Store: Clone + Send + Sync + 'static {
         object: &K,
         field_manager: &str,
     ) -> impl Future<Output = Result<K, StoreError>> + Send;
+
+    /// As [`Store::apply`], also returning the fields of `object` that were left out because someone other than
+    /// Git owns them. The Kubernetes store strips and reports what other field managers own on the live object
+    /// (`docs/store.md`, "Server-side apply and stripped fields"); the local store, whose apply is coarse, reports
+    /// nothing (this default).
+    ///
+    /// # Errors
+    /// As [`Store::apply`].
+    fn apply_reporting<K: StoredResource>(
+        &self,
+        object: &K,
+        field_manager: &str,
+    ) -> impl Future<Output = Result<Applied<K>, StoreError>> + Send {
+        async move { Ok(Applied { object: self.apply(object, field_manager).await?, stripped: Vec::new() }) }
+    }
 
     /// Writes `object`'s status (the status subresource) and nothing else; `generation` is unchanged.
     ///
