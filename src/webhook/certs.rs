@@ -55,9 +55,7 @@ struct Stamp {
 
 impl Stamp {
     fn of(dir: &Path) -> Option<Stamp> {
-        let one = |name: &str| {
-            std::fs::metadata(dir.join(name)).ok().map(|m| (m.modified().ok(), m.len()))
-        };
+        let one = |name: &str| std::fs::metadata(dir.join(name)).ok().map(|m| (m.modified().ok(), m.len()));
         Some(Stamp { cert: one(CERT_FILE)?, key: one(KEY_FILE)? })
     }
 }

@@ -63,11 +63,7 @@ pub fn router(metrics: Arc<Metrics>, leader: Option<watch::Receiver<bool>>) -> R
 }
 
 async fn readyz(State(probe): State<Probe>) -> impl IntoResponse {
-    if probe.metrics.is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
-    }
+    if probe.metrics.is_ready() { (StatusCode::OK, "ready\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "starting\n") }
 }
 
 async fn metrics_text(State(probe): State<Probe>) -> impl IntoResponse {
@@ -122,10 +118,8 @@ pub async fn serve_on(
         }
     }
     let _ = stop.send(true);
-    let drained = tokio::time::timeout(config.shutdown_grace, async {
-        while servers.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(config.shutdown_grace, async { while servers.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!("health server: connections still open after the shutdown grace period; dropping them");
         servers.abort_all();

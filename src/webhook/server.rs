@@ -32,13 +32,13 @@ const BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// The routes: `POST /validate`.
 pub(super) fn router(metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route("/validate", post(validate))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(metrics)
+    Router::new().route("/validate", post(validate)).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(metrics)
 }
 
-async fn validate(State(metrics): State<Arc<Metrics>>, body: Bytes) -> (StatusCode, Json<AdmissionReview<DynamicObject>>) {
+async fn validate(
+    State(metrics): State<Arc<Metrics>>,
+    body: Bytes,
+) -> (StatusCode, Json<AdmissionReview<DynamicObject>>) {
     let (review, verdict) = answer(&body);
     metrics.record(verdict);
     if let Some(response) = &review.response {
