@@ -15,8 +15,11 @@
 //!
 //! Every object carries the labels of [`names`] and a controller owner reference to the `FlinkDeployment`, so
 //! deleting the resource deletes its cluster. Pod templates merge as [`pod_template`] describes.
+//!
+//! [`leader`] is the one module here that talks to the API server: leader election on a Lease.
 
 pub mod config;
+pub mod leader;
 pub mod names;
 pub mod network;
 pub mod pod_template;
