@@ -65,7 +65,7 @@ pub fn decide(lease: Option<&LeaseSpec>, identity: &str, now: Timestamp, default
 /// The Lease and the timing of the election.
 #[derive(Debug, Clone)]
 pub struct LeaderConfig {
-    /// Name of the Lease.
+    /// Name of the Lease (the chart's `leaderElection.leaseName`, `<release>-leader`).
     pub lease_name: String,
     /// Namespace of the Lease (the chart's `leaderElection.leaseNamespace`: the release namespace).
     pub namespace: String,
@@ -83,7 +83,7 @@ pub struct LeaderConfig {
 }
 
 impl LeaderConfig {
-    /// The Lease `flinkops-leader` in `namespace`, held for 15 s, renewed every 5 s, given up after 10 s without
+    /// The Lease `flinkops-leader` in `namespace` (set `lease_name` from the chart's configuration), held for 15 s, renewed every 5 s, given up after 10 s without
     /// renewal (client-go's defaults, scaled the same way).
     pub fn new(namespace: impl Into<String>, identity: impl Into<String>) -> Self {
         LeaderConfig {
