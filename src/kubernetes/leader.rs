@@ -193,6 +193,9 @@ impl LeaderElector {
     ///
     /// # Errors
     /// Only the release on shutdown returns its error (rounds that fail are logged and retried).
+    ///
+    /// # RBAC
+    /// `get`, `create`, `update` on `leases` in `config.namespace`.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), LeaderError> {
         tokio::pin!(shutdown);
         let mut last_renewed: Option<tokio::time::Instant> = None;
@@ -246,6 +249,9 @@ impl LeaderElector {
     ///
     /// # Errors
     /// The API failed or did not answer within `renew_deadline`.
+    ///
+    /// # RBAC
+    /// `get`, and `create` or `update`, on the Lease.
     pub async fn round(&self, now: Timestamp) -> Result<Round, LeaderError> {
         let current = self.bounded(self.api.get_opt(&self.config.lease_name)).await?;
         let identity = &self.config.identity;
@@ -288,6 +294,9 @@ impl LeaderElector {
     ///
     /// # Errors
     /// The API failed (the Lease then simply expires).
+    ///
+    /// # RBAC
+    /// `get`, `update` on the Lease.
     pub async fn release(&self, now: Timestamp) -> Result<(), LeaderError> {
         let Some(mut lease) = self.bounded(self.api.get_opt(&self.config.lease_name)).await? else { return Ok(()) };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
