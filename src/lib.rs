@@ -22,4 +22,5 @@ pub mod savepoints;
 pub mod store;
 pub mod units;
 pub mod validation;
+pub mod webhook;
 pub mod writeback;

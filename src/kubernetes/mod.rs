@@ -16,10 +16,12 @@
 //! Every object carries the labels of [`names`] and a controller owner reference to the `FlinkDeployment`, so
 //! deleting the resource deletes its cluster. Pod templates merge as [`pod_template`] describes.
 //!
-//! [`events`] (Kubernetes events about Flink resources, deduplicated) is the one submodule that calls the API.
+//! [`events`] (Kubernetes events about Flink resources, deduplicated) and [`leader`] (leader election on a Lease)
+//! are the submodules that call the API.
 
 pub mod config;
 pub mod events;
+pub mod leader;
 pub mod names;
 pub mod network;
 pub mod pod_template;

@@ -32,11 +32,14 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let severity = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        write!(f, "{}:{}:{}: {severity}: {}: {}", self.file, self.line, self.column, self.path, self.message)
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.finding())
+    }
+}
+
+impl Problem {
+    /// The problem without its position (`severity: path: message`), as the admission webhook reports it.
+    pub fn finding(&self) -> String {
+        validation::describe(self.severity, &self.path, &self.message)
     }
 }
 
@@ -224,8 +227,8 @@ fn file_problem(file: &str, message: &str) -> Problem {
     }
 }
 
-/// The Flink kind of a document, or why it is skipped.
-fn classify(value: &Value) -> Result<Kind, String> {
+/// The Flink kind of a document, or why it is skipped (shared with the admission webhook).
+pub fn classify(value: &Value) -> Result<Kind, String> {
     let Value::Object(_) = value else { return Err("not a Kubernetes object (not a mapping)".into()) };
     let kind = value.get("kind").and_then(Value::as_str).ok_or("no kind")?;
     let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();

@@ -23,6 +23,22 @@ pub enum Severity {
     Error,
 }
 
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// A finding as every report prints it after its location: `severity: path: message`. `flinkops validate` puts
+/// `file:line:column: ` in front, the admission webhook `Kind namespace/name: `; both go through here so the texts
+/// cannot drift apart.
+pub fn describe(severity: Severity, path: &dyn std::fmt::Display, message: &str) -> String {
+    format!("{severity}: {path}: {message}")
+}
+
 /// One problem found in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -43,6 +59,12 @@ impl Finding {
     /// A warning at `path`.
     pub fn warning(path: FieldPath, message: impl Into<String>) -> Self {
         Finding { severity: Severity::Warning, path, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe(self.severity, &self.path, &self.message))
     }
 }
 

@@ -1,0 +1,93 @@
+//! The validating admission webhook: `POST /validate` over TLS answers `AdmissionReview`s for `FlinkDeployment`
+//! and `FlinkSessionJob` with the same findings, in the same words, as `flinkops validate`. The decision is in
+//! `review`, the certificate in `certs`, HTTPS in `server`; the plain-HTTP probes and metrics in `health`.
+
+pub mod certs;
+pub mod health;
+pub mod metrics;
+pub mod review;
+mod server;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+pub use certs::{CertError, ReloadingCert};
+pub use health::{HealthConfig, HealthError};
+pub use metrics::Metrics;
+pub use review::{Verdict, answer};
+
+/// Where the webhook listens and what it serves.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Listen address; the chart's container port is `webhook.port` (9443), behind Service port 443.
+    pub addr: SocketAddr,
+    /// Directory with `tls.crt` and `tls.key`; the chart mounts the webhook Secret at `/etc/flinkops/webhook`.
+    pub cert_dir: PathBuf,
+    /// Request counters (shared with the health server).
+    pub metrics: Arc<Metrics>,
+    /// How long in-flight requests may take after shutdown is signalled before connections are dropped.
+    pub shutdown_grace: Duration,
+}
+
+impl WebhookConfig {
+    /// The chart's layout: `0.0.0.0:port`, certificates in `cert_dir`, ten seconds of grace (the chart's
+    /// `webhook.timeoutSeconds` default: no request the API server still waits for is cut short).
+    pub fn new(port: u16, cert_dir: impl Into<PathBuf>, metrics: Arc<Metrics>) -> Self {
+        WebhookConfig {
+            addr: SocketAddr::from(([0, 0, 0, 0], port)),
+            cert_dir: cert_dir.into(),
+            metrics,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the webhook could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The port could not be bound.
+    #[error("webhook: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The certificate or key could not be loaded at start.
+    #[error("webhook certificate: {0}")]
+    Certificate(#[from] CertError),
+    /// rustls refused the TLS configuration (a provider without the default protocol versions).
+    #[error("webhook TLS configuration: {0}")]
+    Tls(#[source] rustls::Error),
+}
+
+/// Binds `config.addr` and serves the webhook until `shutdown` resolves; in-flight requests then get
+/// `config.shutdown_grace` to finish.
+///
+/// # Errors
+/// The port cannot be bound, or the certificate in `config.cert_dir` cannot be loaded (the error names the file).
+/// A certificate that later becomes unreadable is logged and the previous one kept.
+pub async fn serve(config: WebhookConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), WebhookError> {
+    let addr = config.addr;
+    let listener = TcpListener::bind(addr).await.map_err(|source| WebhookError::Bind { addr, source })?;
+    serve_on(listener, config, shutdown).await
+}
+
+/// Like [`serve`], on a listener already bound (tests bind port 0). `config.addr` is ignored.
+///
+/// # Errors
+/// The certificate cannot be loaded.
+pub async fn serve_on(
+    listener: TcpListener,
+    config: WebhookConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), WebhookError> {
+    server::run(listener, config, shutdown).await
+}

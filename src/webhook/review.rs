@@ -1,0 +1,124 @@
+//! The admission decision: an `admission.k8s.io/v1` `AdmissionReview` in, the answer out, with the validation
+//! library's findings as the message. Pure (no IO); the HTTP and TLS around it live in `server`.
+
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use serde_json::Value;
+
+use crate::crd::Kind;
+use crate::manifests::load::classify;
+use crate::manifests::path::FieldPath;
+use crate::validation::{self, Context, Finding, Severity};
+
+/// How a review was answered, for the request counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Allowed (possibly with warnings).
+    Allowed,
+    /// Denied because validation found errors.
+    Denied,
+    /// The review itself could not be read.
+    Invalid,
+}
+
+impl Verdict {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allowed => "allowed",
+            Verdict::Denied => "denied",
+            Verdict::Invalid => "invalid",
+        }
+    }
+}
+
+/// Answers one `AdmissionReview` body. Never fails: a body that is not a review is answered as an invalid
+/// review (denied, with the reason and the JSON path that failed), so the API server shows why.
+///
+/// The object is taken out of the review as raw JSON before the envelope is decoded, so an object that does not
+/// fit the Flink types reaches the validation library, which reports the field path, rather than failing the
+/// decoding of the whole review.
+pub fn answer(body: &[u8]) -> (AdmissionReview<DynamicObject>, Verdict) {
+    let mut raw: Value = match serde_json::from_slice(body) {
+        Ok(raw) => raw,
+        Err(error) => return invalid(None, format!("the body is not JSON: {error}")),
+    };
+    let uid = raw.pointer("/request/uid").and_then(Value::as_str).map(str::to_owned);
+    let object = raw.pointer_mut("/request/object").map(Value::take).filter(|o| !o.is_null());
+    // The old object is not validated (the new one is what will be stored); dropping it keeps it from failing
+    // the envelope's decoding for the same reasons the new one might.
+    if let Some(old) = raw.pointer_mut("/request/oldObject") {
+        *old = Value::Null;
+    }
+    let review: AdmissionReview<DynamicObject> = match serde_path_to_error::deserialize(raw) {
+        Ok(review) => review,
+        Err(error) => {
+            let path = FieldPath::from_serde_path(error.path());
+            return invalid(uid, format!("not an AdmissionReview: {path}: {}", error.into_inner()));
+        }
+    };
+    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
+        Ok(request) => request,
+        Err(_) => return invalid(uid, "the AdmissionReview has no request".to_owned()),
+    };
+    let response = decide(&request, object);
+    let verdict = if response.allowed { Verdict::Allowed } else { Verdict::Denied };
+    (response.into_review(), verdict)
+}
+
+fn invalid(uid: Option<String>, reason: String) -> (AdmissionReview<DynamicObject>, Verdict) {
+    let mut response = AdmissionResponse::invalid(reason);
+    response.uid = uid.unwrap_or_default();
+    (response.into_review(), Verdict::Invalid)
+}
+
+/// Validates the object of a CREATE or UPDATE; DELETE and CONNECT are allowed (nothing to validate). A dry run is
+/// answered like a real request, so `kubectl apply --dry-run=server` shows the same messages.
+fn decide(request: &AdmissionRequest<DynamicObject>, object: Option<Value>) -> AdmissionResponse {
+    let response = AdmissionResponse::from(request);
+    match request.operation {
+        Operation::Create | Operation::Update => {}
+        Operation::Delete | Operation::Connect => return response,
+    }
+    let Some(object) = object else {
+        return response.deny(format!("{} {}: the request carries no object", request.kind.kind, subject(request)));
+    };
+    let kind = match classify(&object) {
+        Ok(kind) => kind,
+        // A kind flinkops does not validate reaches it only through a misconfigured ValidatingWebhookConfiguration.
+        // Allowing (with a warning naming the cause) keeps that mistake from blocking unrelated resources
+        // cluster-wide; denying would protect nothing, since flinkops has no rules for such objects.
+        Err(reason) => {
+            let mut response = response;
+            response.warnings = Some(vec![format!("{} {}: skipped: {reason}", request.kind.kind, subject(request))]);
+            return response;
+        }
+    };
+    let outcome = validation::validate(kind, &object, &Context::default());
+    respond(response, kind, &label_of(&object, request), &outcome.findings)
+}
+
+/// Turns findings into the response: errors deny (one line each), warnings are passed on.
+fn respond(mut response: AdmissionResponse, kind: Kind, subject: &str, findings: &[Finding]) -> AdmissionResponse {
+    let line = |finding: &Finding| format!("{kind} {subject}: {finding}");
+    let warnings: Vec<String> = findings.iter().filter(|f| f.severity == Severity::Warning).map(line).collect();
+    let errors: Vec<String> = findings.iter().filter(|f| f.severity == Severity::Error).map(line).collect();
+    if !warnings.is_empty() {
+        response.warnings = Some(warnings);
+    }
+    if errors.is_empty() { response } else { response.deny(errors.join("\n")) }
+}
+
+/// `namespace/name` of the object, falling back to the request's (a CREATE with `generateName` has no name yet).
+fn label_of(object: &Value, request: &AdmissionRequest<DynamicObject>) -> String {
+    let metadata = object.get("metadata");
+    let field = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str).filter(|v| !v.is_empty());
+    let namespace = field("namespace").or(request.namespace.as_deref()).unwrap_or("default");
+    let name = field("name").or(Some(request.name.as_str()).filter(|n| !n.is_empty()));
+    let name = name.or(field("generateName")).unwrap_or("(unnamed)");
+    format!("{namespace}/{name}")
+}
+
+fn subject(request: &AdmissionRequest<DynamicObject>) -> String {
+    format!("{}/{}", request.namespace.as_deref().unwrap_or("default"), request.name)
+}

@@ -1,0 +1,107 @@
+//! The HTTPS server of the webhook: accepts TCP, completes TLS with the reloading certificate, and hands each
+//! connection (HTTP/1.1 or HTTP/2, as the API server chooses) to the axum router, with a bounded graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::post;
+use axum::{Json, http::StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use kube::core::DynamicObject;
+use kube::core::admission::AdmissionReview;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::certs::ReloadingCert;
+use super::metrics::Metrics;
+use super::review::answer;
+use super::{WebhookConfig, WebhookError};
+
+/// A TLS handshake that takes longer than this is abandoned, so a stalled client cannot hold a task forever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Room for an object near etcd's 1.5 MiB limit, twice (object and old object), plus the envelope.
+const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The routes: `POST /validate`.
+pub(super) fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new().route("/validate", post(validate)).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(metrics)
+}
+
+async fn validate(
+    State(metrics): State<Arc<Metrics>>,
+    body: Bytes,
+) -> (StatusCode, Json<AdmissionReview<DynamicObject>>) {
+    let (review, verdict) = answer(&body);
+    metrics.record(verdict);
+    if let Some(response) = &review.response {
+        tracing::debug!(uid = %response.uid, verdict = verdict.as_str(), "admission review answered");
+    }
+    (StatusCode::OK, Json(review))
+}
+
+pub(super) async fn run(
+    listener: TcpListener,
+    config: WebhookConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), WebhookError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let resolver = Arc::new(ReloadingCert::load(&config.cert_dir, provider.clone())?);
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(WebhookError::Tls)?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let service = TowerToHyperService::new(router(config.metrics.clone()));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: pause instead of spinning, and keep serving.
+                    tracing::warn!(%error, "webhook: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let service = service.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "webhook: TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "webhook: TLS handshake timed out");
+                    return;
+                }
+            };
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+            if let Err(error) = watcher.watch(connection).await {
+                tracing::debug!(%peer, %error, "webhook: connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("webhook: connections still open after the shutdown grace period; dropping them");
+    }
+    Ok(())
+}
