@@ -23,6 +23,7 @@ use crate::store::{Store, StoreError};
 use crate::writeback::SavepointRecord;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::autoscale;
 use super::crashpoint;
 use super::decide::{Facts, JobFacts, Step, decide};
 use super::health::HealthConfig;
@@ -36,6 +37,10 @@ pub use super::managed::{DEPLOYMENT_FINALIZER, Managed, SESSION_JOB_FINALIZER};
 pub const FIELD_MANAGER: &str = "flinkops";
 /// How long one savepoint disposal may take.
 const DISPOSAL_TIMEOUT: Duration = Duration::from_secs(60);
+/// `status.autoscaler.realization` of a rescale through Flink's resource requirements.
+const IN_PLACE: &str = "in-place";
+/// `status.autoscaler.realization` of a rescale through a redeploy with the job's upgrade mode.
+const REDEPLOY: &str = "redeploy";
 /// Steps one reconcile may take before it yields to other resources.
 const MAX_STEPS_PER_RECONCILE: usize = 12;
 
@@ -183,10 +188,14 @@ impl<S: Store, R: Runtime> Controller<S, R> {
             let generation = resource.metadata.generation.unwrap_or(0);
             let rolling_back = is_deployment && safeguards::rolled_back(&status, generation);
             let rollback_spec = if rolling_back { safeguards::rollback_spec(&status, &resource.spec) } else { None };
+            // While the autoscaler is on, what runs is Git's spec with its overrides (kept in status) merged in.
+            let effective =
+                if is_deployment { autoscale::effective_spec(&resource.spec, &status) } else { resource.spec.clone() };
+            let autoscaler_every = autoscale::interval(&config, super::decide::RECONCILE_INTERVAL);
             let facts = Facts {
                 generation,
                 deleting,
-                desired: rollback_spec.as_ref().unwrap_or(&resource.spec),
+                desired: rollback_spec.as_ref().unwrap_or(&effective),
                 status: &status,
                 cluster: observation.cluster.status.clone(),
                 cluster_generation: observation.cluster.generation,
@@ -228,6 +237,11 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 latest_checkpoint_ms: observation.latest_checkpoint_ms,
                 job_start_ms: observation.job_start_time,
                 blocking_session_jobs: &blocking_session_jobs,
+                autoscaler: if is_deployment {
+                    autoscale::facts(&resource.spec, &status, now_ms(), autoscaler_every)
+                } else {
+                    autoscale::AutoscalerFacts::Off
+                },
             };
             let step = decide(&facts);
             match step {
@@ -703,7 +717,96 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 }
                 Ok(Some(Duration::from_secs(2)))
             }
+            Step::Autoscale => Box::pin(self.autoscale::<K>(resource, status, observation)).await,
+            Step::ClearAutoscaler => {
+                info!("the autoscaler is off or reset: its overrides and state are dropped");
+                status.autoscaler = None;
+                resource.status = Some(status);
+                self.write_status::<K>(resource, None).await?;
+                Ok(None)
+            }
             Step::Wait { requeue_after, .. } => Ok(Some(requeue_after)),
+        }
+    }
+
+    /// One autoscaler run: collect, decide, record in `status.autoscaler`, realize. In place (adaptive scheduler):
+    /// the overrides go into the recorded spec and status first, then to Flink's resource requirements; a failed
+    /// PUT restores the recorded spec, so the next decide redeploys instead. Otherwise the overrides are recorded
+    /// and the next decide sees the effective spec change and upgrades with the job's own upgrade mode.
+    async fn autoscale<K: Managed>(
+        &self,
+        mut resource: FlinkDeployment,
+        mut status: FlinkDeploymentStatus,
+        observation: &Observation,
+    ) -> Result<Option<Duration>, ReconcileError> {
+        let config = resource.spec.flink_config();
+        let every = autoscale::interval(&config, super::decide::RECONCILE_INTERVAL);
+        let Some(client) = &observation.client else { return Ok(Some(every)) };
+        let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone()).unwrap_or_default();
+        let adaptive = autoscale::realize::adaptive_scheduler(client, &job_id).await;
+        let recorded = status.autoscaler.as_ref();
+        // An in-place rescale recorded but lost before it reached Flink (a crash, a JobManager failover): again.
+        if let Some(recorded) = recorded.filter(|r| adaptive && r.realization.as_deref() == Some(IN_PLACE))
+            && let Err(error) =
+                autoscale::realize::scale_in_place(client, &job_id, &recorded.parallelism_overrides).await
+        {
+            warn!(%error, "re-applying the autoscaler's resource requirements failed");
+        }
+        let reset_nonce = resource.spec.job.as_ref().and_then(|j| j.autoscaler_reset_nonce);
+        let now = u64::try_from(now_ms()).unwrap_or(0);
+        let output = autoscale::run::run(client, &job_id, &config, recorded, now, reset_nonce).await;
+        let mut record = output.status;
+        let Some(scaling) = output.scaling else {
+            status.autoscaler = Some(record);
+            resource.status = Some(status);
+            self.write_status::<K>(resource, None).await?;
+            return Ok(Some(every));
+        };
+        let realization = if adaptive { IN_PLACE } else { REDEPLOY };
+        record.parallelism_overrides = scaling.overrides.clone();
+        record.realization = Some(realization.to_owned());
+        if let Some(last) = record.scaling_history.last_mut() {
+            last.realization = Some(realization.to_owned());
+        }
+        info!(
+            realization,
+            decision = %autoscale::summary(&scaling.entry),
+            report = %scaling.entry.report,
+            "autoscaler scaling"
+        );
+        status.autoscaler = Some(record);
+        if !adaptive {
+            resource.status = Some(status);
+            self.write_status::<K>(resource, None).await?;
+            return Ok(None);
+        }
+        // Write-ahead: the recorded spec carries the overrides (so no upgrade follows), then Flink is told.
+        let before = status.reconciliation_status.as_ref().and_then(|r| r.last_reconciled_spec.clone());
+        let effective = autoscale::effective_spec(&resource.spec, &status);
+        if let Some(reconciliation) = status.reconciliation_status.as_mut()
+            && let Some(mut recorded) = before.as_deref().and_then(ReconciledSpec::decode)
+        {
+            recorded.spec.flink_configuration = effective.flink_configuration.clone();
+            reconciliation.last_reconciled_spec = Some(recorded.encode());
+        }
+        resource.status = Some(status);
+        let mut resource = self.write_status::<K>(resource, None).await?;
+        match autoscale::realize::scale_in_place(client, &job_id, &scaling.overrides).await {
+            Ok(_) => Ok(Some(every)),
+            Err(error) => {
+                warn!(%error, "in-place rescale failed; redeploying with the job's upgrade mode instead");
+                let mut status = resource.status.clone().unwrap_or_default();
+                if let Some(reconciliation) = status.reconciliation_status.as_mut() {
+                    reconciliation.last_reconciled_spec = before;
+                }
+                if let Some(record) = status.autoscaler.as_mut() {
+                    record.realization = Some(REDEPLOY.to_owned());
+                    record.error = Some(format!("in-place rescale failed: {error}"));
+                }
+                resource.status = Some(status);
+                self.write_status::<K>(resource, None).await?;
+                Ok(None)
+            }
         }
     }
 
@@ -852,6 +955,8 @@ fn step_name(step: &Step) -> &'static str {
         Step::RecordCheckpoint => "record-checkpoint",
         Step::CheckpointFailed { .. } => "checkpoint-failed",
         Step::ApplyRetention { .. } => "apply-retention",
+        Step::Autoscale => "autoscale",
+        Step::ClearAutoscaler => "clear-autoscaler",
         Step::Wait { .. } => "wait",
     }
 }
