@@ -37,10 +37,6 @@ pub use super::managed::{DEPLOYMENT_FINALIZER, Managed, SESSION_JOB_FINALIZER};
 pub const FIELD_MANAGER: &str = "flinkops";
 /// How long one savepoint disposal may take.
 const DISPOSAL_TIMEOUT: Duration = Duration::from_secs(60);
-/// `status.autoscaler.realization` of a rescale through Flink's resource requirements.
-const IN_PLACE: &str = "in-place";
-/// `status.autoscaler.realization` of a rescale through a redeploy with the job's upgrade mode.
-const REDEPLOY: &str = "redeploy";
 /// Steps one reconcile may take before it yields to other resources.
 const MAX_STEPS_PER_RECONCILE: usize = 12;
 
@@ -739,75 +735,51 @@ impl<S: Store, R: Runtime> Controller<S, R> {
         mut status: FlinkDeploymentStatus,
         observation: &Observation,
     ) -> Result<Option<Duration>, ReconcileError> {
-        let config = resource.spec.flink_config();
-        let every = autoscale::interval(&config, super::decide::RECONCILE_INTERVAL);
-        let Some(client) = &observation.client else { return Ok(Some(every)) };
+        let every = autoscale::interval(&resource.spec.flink_config(), super::decide::RECONCILE_INTERVAL);
+        let Some(client) = observation.client.clone() else { return Ok(Some(every)) };
         let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone()).unwrap_or_default();
-        let adaptive = autoscale::realize::adaptive_scheduler(client, &job_id).await;
-        let recorded = status.autoscaler.as_ref();
-        // An in-place rescale recorded but lost before it reached Flink (a crash, a JobManager failover): again.
-        if let Some(recorded) = recorded.filter(|r| adaptive && r.realization.as_deref() == Some(IN_PLACE))
-            && let Err(error) =
-                autoscale::realize::scale_in_place(client, &job_id, &recorded.parallelism_overrides).await
-        {
-            warn!(%error, "re-applying the autoscaler's resource requirements failed");
-        }
-        let reset_nonce = resource.spec.job.as_ref().and_then(|j| j.autoscaler_reset_nonce);
-        let now = u64::try_from(now_ms()).unwrap_or(0);
-        let output = autoscale::run::run(client, &job_id, &config, recorded, now, reset_nonce).await;
-        let mut record = output.status;
-        let Some(scaling) = output.scaling else {
-            status.autoscaler = Some(record);
-            resource.status = Some(status);
-            self.write_status::<K>(resource, None).await?;
-            return Ok(Some(every));
-        };
-        let realization = if adaptive { IN_PLACE } else { REDEPLOY };
-        record.parallelism_overrides = scaling.overrides.clone();
-        record.realization = Some(realization.to_owned());
-        if let Some(last) = record.scaling_history.last_mut() {
-            last.realization = Some(realization.to_owned());
-        }
-        info!(
-            realization,
-            decision = %autoscale::summary(&scaling.entry),
-            report = %scaling.entry.report,
-            "autoscaler scaling"
+        // On a task of its own: the IO and the core's arithmetic start at the top of a worker's stack.
+        let run = tokio::spawn(
+            autoscale::run::run_for_operator(
+                client.clone(),
+                job_id.clone(),
+                resource.spec.clone(),
+                status.autoscaler.clone(),
+            )
+            .instrument(tracing::Span::current()),
         );
-        status.autoscaler = Some(record);
-        if !adaptive {
-            resource.status = Some(status);
-            self.write_status::<K>(resource, None).await?;
-            return Ok(None);
-        }
-        // Write-ahead: the recorded spec carries the overrides (so no upgrade follows), then Flink is told.
-        let before = status.reconciliation_status.as_ref().and_then(|r| r.last_reconciled_spec.clone());
-        let effective = autoscale::effective_spec(&resource.spec, &status);
-        if let Some(reconciliation) = status.reconciliation_status.as_mut()
-            && let Some(mut recorded) = before.as_deref().and_then(ReconciledSpec::decode)
-        {
-            recorded.spec.flink_configuration = effective.flink_configuration.clone();
-            reconciliation.last_reconciled_spec = Some(recorded.encode());
-        }
+        let Ok((adaptive, output)) = run.await else { return Ok(Some(every)) };
+        let realize = autoscale::apply_run(&mut status, &resource.spec, output, adaptive);
         resource.status = Some(status);
-        let mut resource = self.write_status::<K>(resource, None).await?;
-        match autoscale::realize::scale_in_place(client, &job_id, &scaling.overrides).await {
-            Ok(_) => Ok(Some(every)),
-            Err(error) => {
-                warn!(%error, "in-place rescale failed; redeploying with the job's upgrade mode instead");
-                let mut status = resource.status.clone().unwrap_or_default();
-                if let Some(reconciliation) = status.reconciliation_status.as_mut() {
-                    reconciliation.last_reconciled_spec = before;
+        let resource = self.write_status::<K>(resource, None).await?;
+        match realize {
+            autoscale::Realize::Nothing => Ok(Some(every)),
+            autoscale::Realize::Redeploy => Ok(None),
+            autoscale::Realize::InPlace { overrides, recorded_before } => {
+                let scaled = tokio::spawn(async move {
+                    autoscale::realize::scale_in_place(&client, &job_id, &overrides).await.map_err(|e| e.to_string())
+                });
+                match scaled.await.unwrap_or_else(|error| Err(error.to_string())) {
+                    Ok(_) => Ok(Some(every)),
+                    Err(error) => Box::pin(self.in_place_failed::<K>(resource, recorded_before, &error)).await,
                 }
-                if let Some(record) = status.autoscaler.as_mut() {
-                    record.realization = Some(REDEPLOY.to_owned());
-                    record.error = Some(format!("in-place rescale failed: {error}"));
-                }
-                resource.status = Some(status);
-                self.write_status::<K>(resource, None).await?;
-                Ok(None)
             }
         }
+    }
+
+    /// A failed in-place rescale: the recorded spec without the overrides comes back, so decide redeploys.
+    async fn in_place_failed<K: Managed>(
+        &self,
+        mut resource: FlinkDeployment,
+        recorded_before: Option<String>,
+        error: &str,
+    ) -> Result<Option<Duration>, ReconcileError> {
+        warn!(%error, "in-place rescale failed; redeploying with the job's upgrade mode instead");
+        let mut status = resource.status.clone().unwrap_or_default();
+        autoscale::fall_back_to_redeploy(&mut status, recorded_before, error);
+        resource.status = Some(status);
+        self.write_status::<K>(resource, None).await?;
+        Ok(None)
     }
 
     /// Records `target` (suspended, with its restore mode) as UPGRADING, then cancels the job.

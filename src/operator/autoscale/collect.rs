@@ -236,15 +236,16 @@ fn plan_edges(plan: &Value) -> Vec<Edge> {
         .collect()
 }
 
+/// Flink answers for a two-vertex job (source → HASH → counter), shared by the tests of the autoscale modules.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
     use serde_json::json;
 
-    const SOURCE: &str = "bc764cd8ddf7a0cff126f51c16239658";
-    const COUNTER: &str = "0a448493b4782967b150582570326227";
+    pub(crate) const SOURCE: &str = "bc764cd8ddf7a0cff126f51c16239658";
+    pub(crate) const COUNTER: &str = "0a448493b4782967b150582570326227";
 
-    fn details(counter_status: &str) -> JobDetails {
+    pub(crate) fn details(counter_status: &str) -> JobDetails {
         serde_json::from_value(json!({
             "jid": "j1", "name": "job", "state": "RUNNING", "start-time": 1000, "maxParallelism": -1,
             "timestamps": {"RUNNING": 5000, "CREATED": 900},
@@ -264,7 +265,7 @@ mod tests {
         .unwrap()
     }
 
-    fn metric(id: &str, max: f64, avg: f64, min: f64, sum: f64) -> (String, AggregatedMetric) {
+    pub(crate) fn metric(id: &str, max: f64, avg: f64, min: f64, sum: f64) -> (String, AggregatedMetric) {
         (
             id.to_owned(),
             AggregatedMetric {
@@ -278,7 +279,7 @@ mod tests {
         )
     }
 
-    fn metrics() -> VertexMetrics {
+    pub(crate) fn metrics() -> VertexMetrics {
         let source = [
             metric(BUSY, 50.0, 50.0, 50.0, 50.0),
             metric(BACK_PRESSURED, 800.0, 800.0, 800.0, 800.0),
@@ -293,6 +294,13 @@ mod tests {
             .into_iter()
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use serde_json::json;
 
     #[test]
     fn observation_reads_graph_busy_time_rates_and_backlog() {

@@ -20,6 +20,11 @@ use crate::crd::status::{AutoscalerStatus, FlinkDeploymentStatus, ScalingHistory
 use crate::crd::{FlinkConfiguration, FlinkDeploymentSpec};
 use crate::flink::config_keys;
 
+/// `status.autoscaler.realization` of a rescale through Flink's resource requirements.
+pub const IN_PLACE: &str = "in-place";
+/// `status.autoscaler.realization` of a rescale through a redeploy with the job's upgrade mode.
+pub const REDEPLOY: &str = "redeploy";
+
 /// The Flink option the overrides are deployed through.
 pub const OVERRIDES_KEY: &str = "pipeline.jobvertex-parallelism-overrides";
 /// The operator option that sets how often the autoscaler collects (upstream: once per reconcile).
@@ -201,6 +206,71 @@ fn decision_of(entry: &ScalingHistoryEntry) -> ScalingDecision {
             .collect(),
         executed: entry.executed,
         report: entry.report.clone(),
+    }
+}
+
+/// What the controller does after recording a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Realize {
+    /// No scaling decision.
+    Nothing,
+    /// The overrides are recorded; the next decide sees the effective spec change and upgrades.
+    Redeploy,
+    /// The overrides are recorded, in status and in the recorded spec; send them to Flink's resource requirements.
+    InPlace {
+        /// Every vertex's new parallelism.
+        overrides: BTreeMap<String, i32>,
+        /// The recorded spec before, restored if the PUT fails.
+        recorded_before: Option<String>,
+    },
+}
+
+/// Records a run in `status` (pure): `status.autoscaler`, and for a scaling decision its overrides and realization;
+/// in place, the recorded spec gets the overrides too (written before the PUT, so no upgrade follows it).
+pub fn apply_run(
+    status: &mut FlinkDeploymentStatus,
+    spec: &FlinkDeploymentSpec,
+    output: run::RunOutput,
+    adaptive: bool,
+) -> Realize {
+    let mut record = output.status;
+    let Some(scaling) = output.scaling else {
+        status.autoscaler = Some(record);
+        return Realize::Nothing;
+    };
+    let realization = if adaptive { IN_PLACE } else { REDEPLOY };
+    record.parallelism_overrides = scaling.overrides.clone();
+    record.realization = Some(realization.to_owned());
+    if let Some(last) = record.scaling_history.last_mut() {
+        last.realization = Some(realization.to_owned());
+    }
+    tracing::info!(realization, decision = %summary(&scaling.entry), report = %scaling.entry.report, "autoscaler scaling");
+    status.autoscaler = Some(record);
+    if !adaptive {
+        return Realize::Redeploy;
+    }
+    let recorded_before = status.reconciliation_status.as_ref().and_then(|r| r.last_reconciled_spec.clone());
+    let effective = effective_spec(spec, status);
+    if let Some(reconciliation) = status.reconciliation_status.as_mut()
+        && let Some(mut recorded) = recorded_before.as_deref().and_then(super::reconciled::ReconciledSpec::decode)
+    {
+        recorded.spec.flink_configuration = effective.flink_configuration;
+        reconciliation.last_reconciled_spec = Some(recorded.encode());
+    }
+    Realize::InPlace { overrides: scaling.overrides, recorded_before }
+}
+
+/// After a failed in-place PUT: the recorded spec without the overrides comes back (decide then redeploys).
+pub fn fall_back_to_redeploy(status: &mut FlinkDeploymentStatus, recorded_before: Option<String>, error: &str) {
+    if let Some(reconciliation) = status.reconciliation_status.as_mut() {
+        reconciliation.last_reconciled_spec = recorded_before;
+    }
+    if let Some(record) = status.autoscaler.as_mut() {
+        record.realization = Some(REDEPLOY.to_owned());
+        record.error = Some(format!("in-place rescale failed: {error}"));
+        if let Some(last) = record.scaling_history.last_mut() {
+            last.realization = Some(REDEPLOY.to_owned());
+        }
     }
 }
 

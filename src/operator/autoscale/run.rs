@@ -67,6 +67,29 @@ pub async fn run(
     }
 }
 
+/// The operator's run: re-applies in-place overrides Flink lost (a crash between recording and the PUT, a
+/// JobManager failover), then [`run`]. Returns whether the job runs under the adaptive scheduler, and the output.
+pub async fn run_for_operator(
+    client: FlinkClient,
+    job_id: String,
+    spec: crate::crd::FlinkDeploymentSpec,
+    recorded: Option<AutoscalerStatus>,
+) -> (bool, RunOutput) {
+    let adaptive = super::realize::adaptive_scheduler(&client, &job_id).await;
+    if let Some(recorded) = recorded.as_ref().filter(|r| adaptive && r.realization.as_deref() == Some(super::IN_PLACE))
+        && let Err(error) = super::realize::scale_in_place(&client, &job_id, &recorded.parallelism_overrides).await
+    {
+        warn!(%error, "re-applying the autoscaler's resource requirements failed");
+    }
+    let config = spec.flink_config();
+    let reset_nonce = spec.job.as_ref().and_then(|j| j.autoscaler_reset_nonce);
+    let now =
+        u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()))
+            .unwrap_or(0);
+    let output = run(&client, &job_id, &config, recorded.as_ref(), now, reset_nonce).await;
+    (adaptive, output)
+}
+
 /// The core's run over one observation, as the new status record and the decision to realize (pure).
 pub fn record_run(
     config: &AutoscalerConfig,
@@ -174,4 +197,61 @@ fn vertex_statuses(
             scale_down_rate_threshold: finite(v.scale_down_rate_threshold),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::collect::fixtures::{COUNTER, details, metrics};
+    use super::super::collect::observation_from;
+    use super::*;
+
+    fn collected(at_ms: u64, records: f64) -> Collected {
+        let mut details = details("RUNNING");
+        for vertex in &mut details.vertices {
+            vertex.metrics["read-records"] = serde_json::json!(if vertex.id == COUNTER { records } else { 0.0 });
+            vertex.metrics["write-records"] = serde_json::json!(records);
+            vertex.metrics["accumulated-busy-time"] = serde_json::json!(records);
+        }
+        let mut metrics = metrics();
+        let source = metrics.values_mut().find(|m| m.contains_key("Source__source.numRecordsOut")).unwrap();
+        source.get_mut("Source__source.numRecordsOut").unwrap().sum = Some(records);
+        // Offered twice what is read: the backlog grows as fast as the job reads.
+        source.get_mut("Source__source.pendingRecords").unwrap().sum = Some(records);
+        let names = details.vertices.iter().map(|v| (v.id.clone(), v.name.clone())).collect();
+        Collected { observation: observation_from(&details, &metrics, at_ms).unwrap(), names }
+    }
+
+    #[test]
+    fn a_saturated_counter_is_scaled_up_once_the_window_is_full() {
+        let config = AutoscalerConfig::from_flink_config(
+            &[
+                ("job.autoscaler.metrics.window", "20 s"),
+                ("job.autoscaler.stabilization.interval", "0 s"),
+                ("flinkops.autoscaler.scale-up.confirmation", "0 s"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        )
+        .unwrap();
+        let mut recorded: Option<AutoscalerStatus> = None;
+        let mut scaling = None;
+        for tick in 0..8u32 {
+            let at = 10_000 + u64::from(tick) * 5_000;
+            let output = record_run(&config, recorded.as_ref(), &collected(at, f64::from(tick) * 1_000.0), at, None);
+            assert!(output.status.metrics_window.is_some());
+            scaling = output.scaling;
+            recorded = Some(output.status);
+            if scaling.is_some() {
+                break;
+            }
+        }
+        let recorded = recorded.unwrap();
+        let scaling = scaling.unwrap_or_else(|| panic!("a saturated counter and a growing backlog: {recorded:#?}"));
+        assert!(scaling.overrides[COUNTER] > 2, "{scaling:?}");
+        assert_eq!(recorded.scaling_history.len(), 1);
+        assert!(recorded.scaling_history[0].vertices.iter().any(|c| c.name == "counter -> sink"));
+        let counter = recorded.vertices.iter().find(|v| v.vertex_id == COUNTER).unwrap();
+        assert!(counter.true_processing_rate.is_some() && counter.busy_time_ms_per_second.is_some(), "{counter:?}");
+    }
 }

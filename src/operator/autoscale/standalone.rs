@@ -161,11 +161,11 @@ async fn run_job(
     };
     let mut entry = scaling.entry;
     if not_applied_because.is_none() {
-        entry.realization = Some("in-place".to_owned());
+        entry.realization = Some(super::IN_PLACE.to_owned());
         status.parallelism_overrides = scaling.overrides;
-        status.realization = Some("in-place".to_owned());
+        status.realization = Some(super::IN_PLACE.to_owned());
         if let Some(last) = status.scaling_history.last_mut() {
-            last.realization = Some("in-place".to_owned());
+            last.realization = Some(super::IN_PLACE.to_owned());
         }
     }
     states.insert(job_id.to_owned(), status);
