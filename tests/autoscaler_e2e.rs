@@ -1,6 +1,7 @@
 //! The autoscaler end to end on real Flink (local store, local runtime, the controller): the test job's counter
 //! parks 4 ms per record (≈ 90–240 records/s per subtask, depending on the host's load). Raising the offered rate
-//! from 20 to 200 records/s makes it
+//! from 20 to 200 records/s (2 kB records, so the network buffers between source and counter fill within seconds
+//! and back-pressure reaches the source) makes it
 //! the bottleneck and the source's backlog (`pendingRecords`) grow; the autoscaler raises the counter's parallelism
 //! in place and the backlog drains. Lowering the rate again scales it down after `scale-down.interval`. An operator
 //! restart in between changes nothing: the overrides live in status.
@@ -38,7 +39,10 @@ const AUTOSCALER_CONFIG: &str = r#"    job.autoscaler.enabled: "true"
 "#;
 
 fn manifest(jar: &Path, work: &Path, rate_file: &Path) -> FlinkDeployment {
-    let args = format!(r#""--rate-file", "{}", "--backlog", "--sleep-us", "4000", "#, rate_file.display());
+    let args = format!(
+        r#""--rate-file", "{}", "--backlog", "--sleep-us", "4000", "--payload-bytes", "2000", "#,
+        rate_file.display()
+    );
     let yaml = TestJob {
         rate: LOW_RATE,
         splits: 8,
@@ -94,8 +98,21 @@ async fn pending_records(client: &FlinkClient, job_id: &str) -> Option<f64> {
     metric_sum(client, job_id, &source, "Source__source.pendingRecords").await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn autoscaler_scales_the_bottleneck_up_in_place_and_down_after_the_delay() {
+#[test]
+fn autoscaler_scales_the_bottleneck_up_in_place_and_down_after_the_delay() {
+    // NB: in a debug build this test's own future and the controller's poll frames together come close to the 2 MiB
+    // of a test thread; the body runs on a thread with room to spare.
+    let body = || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.block_on(scale_up_and_down());
+    };
+    let thread = std::thread::Builder::new().stack_size(16 << 20).spawn(body).unwrap();
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn scale_up_and_down() {
     init_tracing();
     let (flink_home, jar) = test_bed();
     let work = WorkDir::new("autoscaler-e2e");
@@ -157,8 +174,15 @@ async fn autoscaler_scales_the_bottleneck_up_in_place_and_down_after_the_delay()
     let overrides = autoscaler(&resource).parallelism_overrides;
     assert_eq!(overrides.values().max().copied(), Some(counter_up.to), "{overrides:?}");
     let rescaled = Instant::now();
-    let names = flink.vertex_metric_names(&first_job, &source).await.unwrap_or_default();
-    eprintln!("source metrics after the rescale: {names:?}");
+    let raw = flink
+        .vertex_metrics_aggregated(
+            &first_job,
+            &source,
+            &["Source__source.pendingRecords", "backPressuredTimeMsPerSecond"],
+            &[flinkops::flink::client::MetricAggregation::Max, flinkops::flink::client::MetricAggregation::Sum],
+        )
+        .await;
+    eprintln!("source backlog after the rescale: {raw:?}");
     eprintln!("[{:>5.1}s] Flink runs the counter at {}", started.elapsed().as_secs_f64(), counter_up.to);
 
     // ---- the backlog stops growing and drains
@@ -174,6 +198,7 @@ async fn autoscaler_scales_the_bottleneck_up_in_place_and_down_after_the_delay()
     );
 
     // ---- an operator restart: the overrides are in status, so nothing is redeployed or reverted
+    controller.runtime.detach_all().await;
     drop(controller);
     let controller = Controller::new(store.clone(), runtime());
     let restart_check = Instant::now();
@@ -186,19 +211,26 @@ async fn autoscaler_scales_the_bottleneck_up_in_place_and_down_after_the_delay()
     assert_eq!(autoscaler(&resource).parallelism_overrides, overrides, "the overrides survive the restart");
     assert_eq!(vertex_parallelism(&flink, &first_job, "counter").await, Some(counter_up.to));
 
-    // The status summary shows the per-vertex metrics and the overrides.
+    // Once the window is full again, the status summary shows the per-vertex metrics (the CLI's JSON).
+    reconcile_until(&controller, "the counter's metrics in status", Duration::from_secs(60), |r| {
+        autoscaler(r)
+            .vertices
+            .iter()
+            .any(|v| v.name.contains("counter") && v.true_processing_rate.is_some())
+            .then_some(())
+    })
+    .await;
     let row = status_row(&work.0, NAME).expect("status row");
     let vertices = row["autoscaler"]["vertices"].as_array().cloned().unwrap_or_default();
-    assert!(
-        vertices.iter().any(|v| v["name"].as_str().is_some_and(|n| n.contains("counter"))
-            && v["parallelism"] == counter_up.to
-            && v["busyTimeMsPerSecond"].is_number()
-            && v["trueProcessingRate"].is_number()
-            && v["targetRate"].is_number()),
-        "status --output json shows the counter's metrics: {row:#}"
-    );
+    let counter = vertices.iter().find(|v| v["name"].as_str().is_some_and(|n| n.contains("counter")));
+    let counter = counter.unwrap_or_else(|| panic!("no counter in {row:#}"));
+    assert_eq!(counter["parallelism"], counter_up.to);
+    for field in ["recommendedParallelism", "busyTimeMsPerSecond", "trueProcessingRate", "targetRate"] {
+        assert!(counter[field].is_number(), "status --output json has the counter's {field}: {row:#}");
+    }
     let source_backlog = vertices.iter().find_map(|v| v["pendingRecords"].as_f64());
-    eprintln!("PENDING {source_backlog:?}");
+    assert!(source_backlog.is_some(), "the source's pendingRecords is collected: {row:#}");
+    eprintln!("[{:>5.1}s] status: {counter}", started.elapsed().as_secs_f64());
 
     // ---- lower the rate: the counter scales down once the scale-down interval has passed
     std::fs::write(&rate_file, LOW_RATE.to_string()).unwrap();

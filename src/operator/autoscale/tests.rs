@@ -1,6 +1,7 @@
 use super::*;
 use crate::autoscaler::VertexChange;
 use crate::crd::JobSpec;
+use crate::crd::status::{ScalingHistoryChange, ScalingHistoryEntry};
 
 fn spec(config: &[(&str, &str)]) -> FlinkDeploymentSpec {
     FlinkDeploymentSpec {
@@ -87,4 +88,70 @@ fn state_round_trips_through_status_with_history_kept_readable() {
     assert_eq!(recorded.state.as_ref().unwrap()["resetNonce"], 3);
     let (loaded, _) = load(Some(&recorded));
     assert_eq!(loaded, state);
+}
+
+fn scaling_output() -> run::RunOutput {
+    let entry = ScalingHistoryEntry {
+        timestamp: 5,
+        executed: true,
+        vertices: vec![ScalingHistoryChange {
+            vertex_id: "a".into(),
+            name: "counter".into(),
+            from: 1,
+            to: 4,
+            reason: "busy".into(),
+        }],
+        report: "report".into(),
+        ..Default::default()
+    };
+    let status = AutoscalerStatus { scaling_history: vec![entry.clone()], ..Default::default() };
+    run::RunOutput { status, scaling: Some(run::Scaling { overrides: [("a".to_owned(), 4)].into(), entry }) }
+}
+
+fn recorded_status(spec: &FlinkDeploymentSpec) -> FlinkDeploymentStatus {
+    let recorded = super::super::reconciled::ReconciledSpec::new(spec, crate::crd::JobState::Running, None, false);
+    FlinkDeploymentStatus {
+        reconciliation_status: Some(crate::crd::status::ReconciliationStatus {
+            last_reconciled_spec: Some(recorded.encode()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn in_place_records_the_overrides_in_status_and_in_the_recorded_spec_before_the_put() {
+    let on = spec(&[("job.autoscaler.enabled", "true")]);
+    let mut status = recorded_status(&on);
+    let before = status.reconciliation_status.as_ref().unwrap().last_reconciled_spec.clone();
+    let Realize::InPlace { overrides, recorded_before } = apply_run(&mut status, &on, scaling_output(), true) else {
+        panic!("adaptive scheduler: in place")
+    };
+    assert_eq!(overrides["a"], 4);
+    assert_eq!(recorded_before, before);
+    let record = status.autoscaler.as_ref().unwrap();
+    assert_eq!(record.parallelism_overrides["a"], 4);
+    assert_eq!(record.scaling_history[0].realization.as_deref(), Some(IN_PLACE));
+    let recorded = status.reconciliation_status.as_ref().unwrap().last_reconciled_spec.as_deref().unwrap();
+    let recorded = super::super::reconciled::ReconciledSpec::decode(recorded).unwrap();
+    assert_eq!(recorded.spec.flink_config()[OVERRIDES_KEY], "a:4", "no upgrade follows an in-place rescale");
+    assert_eq!(
+        super::super::reconciled::diff_class(&recorded.spec, &effective_spec(&on, &status)),
+        super::super::reconciled::DiffClass::Ignore
+    );
+    fall_back_to_redeploy(&mut status, before.clone(), "HTTP 500");
+    assert_eq!(status.reconciliation_status.as_ref().unwrap().last_reconciled_spec, before);
+    assert_eq!(status.autoscaler.as_ref().unwrap().realization.as_deref(), Some(REDEPLOY));
+}
+
+#[test]
+fn without_the_adaptive_scheduler_only_status_changes_and_decide_upgrades() {
+    let on = spec(&[("job.autoscaler.enabled", "true")]);
+    let mut status = recorded_status(&on);
+    let before = status.reconciliation_status.clone();
+    assert_eq!(apply_run(&mut status, &on, scaling_output(), false), Realize::Redeploy);
+    assert_eq!(status.reconciliation_status, before);
+    assert_eq!(status.autoscaler.as_ref().unwrap().realization.as_deref(), Some(REDEPLOY));
+    let no_scaling = run::RunOutput { status: AutoscalerStatus::default(), scaling: None };
+    assert_eq!(apply_run(&mut status, &on, no_scaling, true), Realize::Nothing);
 }
