@@ -36,6 +36,9 @@ const AUTOSCALER_CONFIG: &str = r#"    job.autoscaler.enabled: "true"
     job.autoscaler.vertex.max-parallelism: "4"
     flinkops.autoscaler.scale-up.confirmation: 5s
     kubernetes.operator.reconcile.interval: 3s
+    taskmanager.memory.segment-size: 4kb
+    taskmanager.network.memory.max-buffers-per-channel: "2"
+    taskmanager.network.memory.floating-buffers-per-gate: "2"
 "#;
 
 fn manifest(jar: &Path, work: &Path, rate_file: &Path) -> FlinkDeployment {
@@ -57,7 +60,7 @@ fn manifest(jar: &Path, work: &Path, rate_file: &Path) -> FlinkDeployment {
 }
 
 fn autoscaler(resource: &FlinkDeployment) -> AutoscalerStatus {
-    resource.status.clone().unwrap_or_default().autoscaler.unwrap_or_default()
+    *resource.status.clone().unwrap_or_default().autoscaler.unwrap_or_default()
 }
 
 fn executed(resource: &FlinkDeployment) -> Vec<ScalingHistoryEntry> {
@@ -141,13 +144,17 @@ async fn scale_up_and_down() {
     // ---- raise the rate: the counter becomes the bottleneck and the backlog grows
     std::fs::write(&rate_file, HIGH_RATE.to_string()).unwrap();
     let raised = Instant::now();
-    let up = reconcile_until(&controller, "a scale-up of the counter", Duration::from_secs(120), |r| {
-        executed(r).into_iter().find(|e| e.vertices.iter().any(|c| c.name.contains("counter") && c.to > c.from))
+    let (up, evaluated) = reconcile_until(&controller, "a scale-up of the counter", Duration::from_secs(120), |r| {
+        let up =
+            executed(r).into_iter().find(|e| e.vertices.iter().any(|c| c.name.contains("counter") && c.to > c.from));
+        up.map(|up| (up, autoscaler(r).vertices))
     })
     .await;
+    // The evaluation behind the decision saw the source's backlog (pendingRecords) growing.
+    let backlog = evaluated.iter().find_map(|v| v.pending_records).unwrap_or_default();
     let counter_up = up.vertices.iter().find(|c| c.name.contains("counter")).unwrap().clone();
     eprintln!(
-        "[{:>5.1}s] scale-up {:.1}s after the rate rise: counter {} -> {} ({})\n{}",
+        "[{:>5.1}s] scale-up {:.1}s after the rate rise: counter {} -> {} ({}), source backlog {backlog:.0}\n{}",
         started.elapsed().as_secs_f64(),
         raised.elapsed().as_secs_f64(),
         counter_up.from,
@@ -156,6 +163,7 @@ async fn scale_up_and_down() {
         up.report
     );
     assert_eq!(counter_up.from, 1);
+    assert!(backlog > 0.0, "back-pressure reached the source before the decision: {evaluated:#?}");
     assert!(counter_up.to >= 2, "sized for the offered rate at 0.7 utilization: {counter_up:?}");
     assert_eq!(up.realization.as_deref(), Some("in-place"), "the local runtime runs the adaptive scheduler");
 

@@ -156,7 +156,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
             error: status.error,
             generation: deployment.metadata.generation,
             observed_generation: status.observed_generation,
-            autoscaler: status.autoscaler.map(AutoscalerSummary::from),
+            autoscaler: status.autoscaler.map(|a| AutoscalerSummary::from(*a)),
         });
     }
     for session_job in jobs {

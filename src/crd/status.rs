@@ -320,7 +320,7 @@ pub struct FlinkDeploymentStatus {
     /// flinkops extension: the autoscaler's overrides, metrics, history and state (upstream keeps these in the
     /// `autoscaler-<name>` ConfigMap). Absent while the autoscaler is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub autoscaler: Option<AutoscalerStatus>,
+    pub autoscaler: Option<Box<AutoscalerStatus>>,
 }
 
 /// The autoscaler's part of the status (`status.autoscaler`, a flinkops extension).

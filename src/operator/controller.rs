@@ -40,6 +40,10 @@ const DISPOSAL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Steps one reconcile may take before it yields to other resources.
 const MAX_STEPS_PER_RECONCILE: usize = 12;
 
+/// The boxed future of one autoscaler step.
+type AutoscaleFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Duration>, ReconcileError>> + Send + 'a>>;
+
 /// Why a reconcile stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -713,16 +717,39 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 }
                 Ok(Some(Duration::from_secs(2)))
             }
-            Step::Autoscale => Box::pin(self.autoscale::<K>(resource, status, observation)).await,
-            Step::ClearAutoscaler => {
-                info!("the autoscaler is off or reset: its overrides and state are dropped");
-                status.autoscaler = None;
-                resource.status = Some(status);
-                self.write_status::<K>(resource, None).await?;
-                Ok(None)
-            }
+            Step::Autoscale => self.autoscaler_step::<K>(resource, status, observation, false).await,
+            Step::ClearAutoscaler => self.autoscaler_step::<K>(resource, status, observation, true).await,
             Step::Wait { requeue_after, .. } => Ok(Some(requeue_after)),
         }
+    }
+
+    /// The autoscaler's steps ([`Self::autoscale`], or dropping its state), built and boxed in a frame of their own:
+    /// `act`'s poll frame (over a megabyte in a debug build) then holds only the box, not the futures.
+    fn autoscaler_step<'a, K: Managed>(
+        &'a self,
+        resource: FlinkDeployment,
+        status: FlinkDeploymentStatus,
+        observation: &'a Observation,
+        clear: bool,
+    ) -> AutoscaleFuture<'a> {
+        if clear {
+            Box::pin(self.clear_autoscaler::<K>(resource, status))
+        } else {
+            Box::pin(self.autoscale::<K>(resource, status, observation))
+        }
+    }
+
+    /// The autoscaler is off or reset: its overrides and state leave status.
+    async fn clear_autoscaler<K: Managed>(
+        &self,
+        mut resource: FlinkDeployment,
+        mut status: FlinkDeploymentStatus,
+    ) -> Result<Option<Duration>, ReconcileError> {
+        info!("the autoscaler is off or reset: its overrides and state are dropped");
+        status.autoscaler = None;
+        resource.status = Some(status);
+        self.write_status::<K>(resource, None).await?;
+        Ok(None)
     }
 
     /// One autoscaler run: collect, decide, record in `status.autoscaler`, realize. In place (adaptive scheduler):
@@ -744,7 +771,7 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 client.clone(),
                 job_id.clone(),
                 resource.spec.clone(),
-                status.autoscaler.clone(),
+                status.autoscaler.as_deref().cloned(),
             )
             .instrument(tracing::Span::current()),
         );

@@ -66,7 +66,7 @@ pub fn facts(
     every: Duration,
 ) -> AutoscalerFacts {
     let config = spec.flink_config();
-    let recorded = status.autoscaler.as_ref();
+    let recorded = status.autoscaler.as_deref();
     if spec.job.is_none() || !enabled(&config) || reset_requested(spec, recorded) {
         return if recorded.is_some() { AutoscalerFacts::Stale } else { AutoscalerFacts::Off };
     }
@@ -235,7 +235,7 @@ pub fn apply_run(
 ) -> Realize {
     let mut record = output.status;
     let Some(scaling) = output.scaling else {
-        status.autoscaler = Some(record);
+        status.autoscaler = Some(Box::new(record));
         return Realize::Nothing;
     };
     let realization = if adaptive { IN_PLACE } else { REDEPLOY };
@@ -245,7 +245,7 @@ pub fn apply_run(
         last.realization = Some(realization.to_owned());
     }
     tracing::info!(realization, decision = %summary(&scaling.entry), report = %scaling.entry.report, "autoscaler scaling");
-    status.autoscaler = Some(record);
+    status.autoscaler = Some(Box::new(record));
     if !adaptive {
         return Realize::Redeploy;
     }

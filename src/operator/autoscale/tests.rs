@@ -15,11 +15,11 @@ fn spec(config: &[(&str, &str)]) -> FlinkDeploymentSpec {
 
 fn status_with(overrides: &[(&str, i32)], last_run: Option<i64>) -> FlinkDeploymentStatus {
     FlinkDeploymentStatus {
-        autoscaler: Some(AutoscalerStatus {
+        autoscaler: Some(Box::new(AutoscalerStatus {
             parallelism_overrides: overrides.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             last_run_timestamp: last_run,
             ..Default::default()
-        }),
+        })),
         ..Default::default()
     }
 }
