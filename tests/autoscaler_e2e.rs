@@ -1,10 +1,8 @@
 //! The autoscaler end to end on real Flink (local store, local runtime, the controller): the test job's counter
-//! parks 4 ms per record (≈ 90–240 records/s per subtask, depending on the host's load). Raising the offered rate
-//! from 20 to 200 records/s (2 kB records, so the network buffers between source and counter fill within seconds
-//! and back-pressure reaches the source) makes it
-//! the bottleneck and the source's backlog (`pendingRecords`) grow; the autoscaler raises the counter's parallelism
-//! in place and the backlog drains. Lowering the rate again scales it down after `scale-down.interval`. An operator
-//! restart in between changes nothing: the overrides live in status.
+//! parks 4 ms per record (≈ 90–110 records/s per subtask on the loaded host). Raising the offered rate from 20 to 200
+//! records/s makes it the bottleneck; the autoscaler raises its parallelism in place (same job) and the source's
+//! backlog (`pendingRecords`) does not grow afterwards. An operator restart changes nothing: the overrides live in
+//! status. Lowering the rate again scales the counter down once `scale-down.interval` has passed.
 
 mod common;
 
