@@ -48,8 +48,15 @@ fn a_bad_scenario_is_reported_with_line_and_field() {
 }
 
 #[test]
-fn standalone_mode_says_it_is_not_available_yet() {
-    let output = flinkops(&["autoscaler", "--rest-url", "http://127.0.0.1:1"]);
+fn standalone_mode_stops_at_its_bound_when_the_cluster_is_unreachable() {
+    let output = flinkops(&["autoscaler", "--rest-url", "http://127.0.0.1:1", "--max-runs", "1", "--interval", "1 s"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stopped after 1 runs"));
+}
+
+#[test]
+fn standalone_mode_rejects_a_config_entry_without_a_value() {
+    let output = flinkops(&["autoscaler", "--rest-url", "http://127.0.0.1:1", "--config", "job.autoscaler.enabled"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not available"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not key=value"));
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::OutputFormat;
+use crate::crd::status::{AutoscalerStatus, AutoscalerVertexStatus, ScalingHistoryEntry};
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
 use crate::store::{LocalStore, Store};
 
@@ -34,6 +35,57 @@ struct Row {
     error: Option<String>,
     generation: Option<i64>,
     observed_generation: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    autoscaler: Option<AutoscalerSummary>,
+}
+
+/// `status.autoscaler` without the core's internal state and metric window.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AutoscalerSummary {
+    parallelism_overrides: std::collections::BTreeMap<String, i32>,
+    realization: Option<String>,
+    last_outcome: Option<String>,
+    error: Option<String>,
+    vertices: Vec<AutoscalerVertexStatus>,
+    scaling_history: Vec<ScalingHistoryEntry>,
+}
+
+impl From<AutoscalerStatus> for AutoscalerSummary {
+    fn from(status: AutoscalerStatus) -> Self {
+        AutoscalerSummary {
+            parallelism_overrides: status.parallelism_overrides,
+            realization: status.realization,
+            last_outcome: status.last_outcome,
+            error: status.error,
+            vertices: status.vertices,
+            scaling_history: status.scaling_history,
+        }
+    }
+}
+
+/// Text lines of the autoscaler summary: its outcome, one line per vertex, the newest decision.
+fn print_autoscaler(summary: &AutoscalerSummary) {
+    println!("    autoscaler: {}", summary.last_outcome.as_deref().unwrap_or("-"));
+    let rate = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+    for vertex in &summary.vertices {
+        let name = if vertex.name.is_empty() { &vertex.vertex_id } else { &vertex.name };
+        println!(
+            "      {:<32} parallelism {:>3} (recommended {:>3})  busy {:>6} ms/s  processing {:>9}/s  target {:>9}/s",
+            name,
+            vertex.parallelism,
+            vertex.recommended_parallelism.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            rate(vertex.busy_time_ms_per_second),
+            rate(vertex.true_processing_rate),
+            rate(vertex.target_rate),
+        );
+    }
+    if let Some(last) = summary.scaling_history.last() {
+        println!("      last decision: {}", crate::operator::autoscale::summary(last));
+    }
+    if let Some(error) = &summary.error {
+        println!("      autoscaler error: {error}");
+    }
 }
 
 #[derive(Serialize)]
@@ -104,6 +156,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
             error: status.error,
             generation: deployment.metadata.generation,
             observed_generation: status.observed_generation,
+            autoscaler: status.autoscaler.map(|a| AutoscalerSummary::from(*a)),
         });
     }
     for session_job in jobs {
@@ -121,6 +174,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
             error: status.error,
             generation: session_job.metadata.generation,
             observed_generation: status.observed_generation,
+            autoscaler: None,
         });
     }
     match args.output {
@@ -148,6 +202,9 @@ pub(super) fn run(args: &Args) -> ExitCode {
                 );
                 if let Some(error) = &row.error {
                     println!("    error: {error}");
+                }
+                if let Some(autoscaler) = &row.autoscaler {
+                    print_autoscaler(autoscaler);
                 }
             }
         }

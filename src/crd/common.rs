@@ -308,6 +308,6 @@ pub enum DeploymentMode {
 }
 
 /// Schema of a field whose content is kept as written and never interpreted.
-fn free_form_schema(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn free_form_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
 }

@@ -317,6 +317,122 @@ pub struct FlinkDeploymentStatus {
     /// Conditions: upstream's `Running`, plus `Ready`, `Reconciling` and `Stalled` for kstatus readers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// flinkops extension: the autoscaler's overrides, metrics, history and state (upstream keeps these in the
+    /// `autoscaler-<name>` ConfigMap). Absent while the autoscaler is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<Box<AutoscalerStatus>>,
+}
+
+/// The autoscaler's part of the status (`status.autoscaler`, a flinkops extension).
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerStatus {
+    /// Vertex id → parallelism the autoscaler set. Owned by the autoscaler: merged over
+    /// `pipeline.jobvertex-parallelism-overrides` of the spec that is deployed, never written to the spec.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parallelism_overrides: BTreeMap<String, i32>,
+    /// How the overrides were last realized: `in-place` (resource requirements) or `redeploy` (upgrade mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realization: Option<String>,
+    /// When the autoscaler last ran, epoch milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_timestamp: Option<i64>,
+    /// What the last run concluded, e.g. `filling the metrics window until 1718000000000`, `balanced`, `scaled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_outcome: Option<String>,
+    /// Why the last run could not evaluate or realize, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Per-vertex metrics of the last evaluation, topological order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vertices: Vec<AutoscalerVertexStatus>,
+    /// Scaling decisions, oldest first, bounded by `job.autoscaler.history.max.count` and `history.max.age`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scaling_history: Vec<ScalingHistoryEntry>,
+    /// The autoscaler core's memory (per-vertex scaling records, delayed scale-downs, confirmations, restart
+    /// tracking), as written by flinkops; not an API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::common::free_form_schema")]
+    pub state: Option<serde_json::Value>,
+    /// The sliding metrics window (samples since the job became stable), as written by flinkops; not an API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::common::free_form_schema")]
+    pub metrics_window: Option<serde_json::Value>,
+}
+
+/// One vertex as the autoscaler last evaluated it.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerVertexStatus {
+    /// Vertex id.
+    pub vertex_id: String,
+    /// Vertex name (its chained operators).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Current parallelism.
+    pub parallelism: i32,
+    /// Recommended parallelism (before the scale-down delay), when the vertex was evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended_parallelism: Option<i32>,
+    /// Max parallelism (key groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallelism: Option<i32>,
+    /// Busy time over the window, ms/s (per the configured aggregator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_time_ms_per_second: Option<f64>,
+    /// Records/s the vertex processes over the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_rate: Option<f64>,
+    /// True processing rate (records/s the vertex could sustain when fully busy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub true_processing_rate: Option<f64>,
+    /// Target rate: records/s the vertex must sustain (sources: input rate plus backlog growth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rate: Option<f64>,
+    /// Sources: latest backlog (`pendingRecords`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_records: Option<f64>,
+    /// Below this processing rate the vertex scales up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_up_rate_threshold: Option<f64>,
+    /// Above this processing rate the vertex scales down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_rate_threshold: Option<f64>,
+}
+
+/// One scaling decision in `status.autoscaler.scalingHistory`.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingHistoryEntry {
+    /// When, epoch milliseconds.
+    pub timestamp: i64,
+    /// Executed; false when only recommended (`scaling.enabled` false, or an excluded period).
+    pub executed: bool,
+    /// How it was realized (`in-place`, `redeploy`), when executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realization: Option<String>,
+    /// The changed vertices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vertices: Vec<ScalingHistoryChange>,
+    /// The readable report (upstream's ScalingReport text).
+    pub report: String,
+}
+
+/// One vertex of a [`ScalingHistoryEntry`].
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingHistoryChange {
+    /// Vertex id.
+    pub vertex_id: String,
+    /// Vertex name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Parallelism before.
+    pub from: i32,
+    /// Parallelism after.
+    pub to: i32,
+    /// Why.
+    pub reason: String,
 }
 
 /// Status of a `FlinkSessionJob`.

@@ -102,7 +102,15 @@ pub fn taskmanager_count(spec: &FlinkDeploymentSpec, config: &BTreeMap<String, S
         return replicas.unsigned_abs();
     }
     let parallelism = spec.job.as_ref().and_then(|j| j.parallelism).filter(|p| *p > 0).map_or(1, i32::unsigned_abs);
-    parallelism.div_ceil(task_slots(config)).max(1)
+    // With slot sharing the job needs as many slots as its widest vertex, overrides (the autoscaler's) included.
+    let widest_override = config
+        .get("pipeline.jobvertex-parallelism-overrides")
+        .into_iter()
+        .flat_map(|overrides| overrides.split(','))
+        .filter_map(|entry| entry.split_once(':')?.1.trim().parse::<u32>().ok())
+        .max()
+        .unwrap_or(0);
+    parallelism.max(widest_override).div_ceil(task_slots(config)).max(1)
 }
 
 /// The configuration file Flink reads, for a version: `(file name, content)`. Flink 2.x reads only `config.yaml`
@@ -186,8 +194,11 @@ mod tests {
     #[test]
     fn taskmanagers_follow_parallelism_and_slots_unless_replicas_are_set() {
         let mut deployment = spec(FlinkVersion::v2_1, &[("taskmanager.numberOfTaskSlots", "2")]);
-        let config = render(&deployment, "x");
+        let mut config = render(&deployment, "x");
         assert_eq!(taskmanager_count(&deployment, &config), 3, "ceil(5 / 2)");
+        config.insert("pipeline.jobvertex-parallelism-overrides".into(), "a:8,b:2".into());
+        assert_eq!(taskmanager_count(&deployment, &config), 4, "the widest vertex override: ceil(8 / 2)");
+        config.remove("pipeline.jobvertex-parallelism-overrides");
         deployment.task_manager.as_mut().unwrap().replicas = Some(4);
         assert_eq!(taskmanager_count(&deployment, &config), 4);
         deployment.job = None;

@@ -23,6 +23,7 @@ use crate::store::{Store, StoreError};
 use crate::writeback::SavepointRecord;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::autoscale;
 use super::crashpoint;
 use super::decide::{Facts, JobFacts, Step, decide};
 use super::health::HealthConfig;
@@ -38,6 +39,10 @@ pub const FIELD_MANAGER: &str = "flinkops";
 const DISPOSAL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Steps one reconcile may take before it yields to other resources.
 const MAX_STEPS_PER_RECONCILE: usize = 12;
+
+/// The boxed future of one autoscaler step.
+type AutoscaleFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Duration>, ReconcileError>> + Send + 'a>>;
 
 /// Why a reconcile stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -183,10 +188,14 @@ impl<S: Store, R: Runtime> Controller<S, R> {
             let generation = resource.metadata.generation.unwrap_or(0);
             let rolling_back = is_deployment && safeguards::rolled_back(&status, generation);
             let rollback_spec = if rolling_back { safeguards::rollback_spec(&status, &resource.spec) } else { None };
+            // While the autoscaler is on, what runs is Git's spec with its overrides (kept in status) merged in.
+            let effective =
+                if is_deployment { autoscale::effective_spec(&resource.spec, &status) } else { resource.spec.clone() };
+            let autoscaler_every = autoscale::interval(&config, super::decide::RECONCILE_INTERVAL);
             let facts = Facts {
                 generation,
                 deleting,
-                desired: rollback_spec.as_ref().unwrap_or(&resource.spec),
+                desired: rollback_spec.as_ref().unwrap_or(&effective),
                 status: &status,
                 cluster: observation.cluster.status.clone(),
                 cluster_generation: observation.cluster.generation,
@@ -228,6 +237,11 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 latest_checkpoint_ms: observation.latest_checkpoint_ms,
                 job_start_ms: observation.job_start_time,
                 blocking_session_jobs: &blocking_session_jobs,
+                autoscaler: if is_deployment {
+                    autoscale::facts(&resource.spec, &status, now_ms(), autoscaler_every)
+                } else {
+                    autoscale::AutoscalerFacts::Off
+                },
             };
             let step = decide(&facts);
             match step {
@@ -703,8 +717,96 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 }
                 Ok(Some(Duration::from_secs(2)))
             }
+            Step::Autoscale => self.autoscaler_step::<K>(resource, status, observation, false).await,
+            Step::ClearAutoscaler => self.autoscaler_step::<K>(resource, status, observation, true).await,
             Step::Wait { requeue_after, .. } => Ok(Some(requeue_after)),
         }
+    }
+
+    /// The autoscaler's steps ([`Self::autoscale`], or dropping its state), built and boxed in a frame of their own:
+    /// `act`'s poll frame (over a megabyte in a debug build) then holds only the box, not the futures.
+    fn autoscaler_step<'a, K: Managed>(
+        &'a self,
+        resource: FlinkDeployment,
+        status: FlinkDeploymentStatus,
+        observation: &'a Observation,
+        clear: bool,
+    ) -> AutoscaleFuture<'a> {
+        if clear {
+            Box::pin(self.clear_autoscaler::<K>(resource, status))
+        } else {
+            Box::pin(self.autoscale::<K>(resource, status, observation))
+        }
+    }
+
+    /// The autoscaler is off or reset: its overrides and state leave status.
+    async fn clear_autoscaler<K: Managed>(
+        &self,
+        mut resource: FlinkDeployment,
+        mut status: FlinkDeploymentStatus,
+    ) -> Result<Option<Duration>, ReconcileError> {
+        info!("the autoscaler is off or reset: its overrides and state are dropped");
+        status.autoscaler = None;
+        resource.status = Some(status);
+        self.write_status::<K>(resource, None).await?;
+        Ok(None)
+    }
+
+    /// One autoscaler run: collect, decide, record in `status.autoscaler`, realize. In place (adaptive scheduler):
+    /// the overrides go into the recorded spec and status first, then to Flink's resource requirements; a failed
+    /// PUT restores the recorded spec, so the next decide redeploys instead. Otherwise the overrides are recorded
+    /// and the next decide sees the effective spec change and upgrades with the job's own upgrade mode.
+    async fn autoscale<K: Managed>(
+        &self,
+        mut resource: FlinkDeployment,
+        mut status: FlinkDeploymentStatus,
+        observation: &Observation,
+    ) -> Result<Option<Duration>, ReconcileError> {
+        let every = autoscale::interval(&resource.spec.flink_config(), super::decide::RECONCILE_INTERVAL);
+        let Some(client) = observation.client.clone() else { return Ok(Some(every)) };
+        let job_id = status.job_status.as_ref().and_then(|j| j.job_id.clone()).unwrap_or_default();
+        // On a task of its own: the IO and the core's arithmetic start at the top of a worker's stack.
+        let run = tokio::spawn(
+            autoscale::run::run_for_operator(
+                client.clone(),
+                job_id.clone(),
+                resource.spec.clone(),
+                status.autoscaler.as_deref().cloned(),
+            )
+            .instrument(tracing::Span::current()),
+        );
+        let Ok((adaptive, output)) = run.await else { return Ok(Some(every)) };
+        let realize = autoscale::apply_run(&mut status, &resource.spec, output, adaptive);
+        resource.status = Some(status);
+        let resource = self.write_status::<K>(resource, None).await?;
+        match realize {
+            autoscale::Realize::Nothing => Ok(Some(every)),
+            autoscale::Realize::Redeploy => Ok(None),
+            autoscale::Realize::InPlace { overrides, recorded_before } => {
+                let scaled = tokio::spawn(async move {
+                    autoscale::realize::scale_in_place(&client, &job_id, &overrides).await.map_err(|e| e.to_string())
+                });
+                match scaled.await.unwrap_or_else(|error| Err(error.to_string())) {
+                    Ok(_) => Ok(Some(every)),
+                    Err(error) => Box::pin(self.in_place_failed::<K>(resource, recorded_before, &error)).await,
+                }
+            }
+        }
+    }
+
+    /// A failed in-place rescale: the recorded spec without the overrides comes back, so decide redeploys.
+    async fn in_place_failed<K: Managed>(
+        &self,
+        mut resource: FlinkDeployment,
+        recorded_before: Option<String>,
+        error: &str,
+    ) -> Result<Option<Duration>, ReconcileError> {
+        warn!(%error, "in-place rescale failed; redeploying with the job's upgrade mode instead");
+        let mut status = resource.status.clone().unwrap_or_default();
+        autoscale::fall_back_to_redeploy(&mut status, recorded_before, error);
+        resource.status = Some(status);
+        self.write_status::<K>(resource, None).await?;
+        Ok(None)
     }
 
     /// Records `target` (suspended, with its restore mode) as UPGRADING, then cancels the job.
@@ -852,6 +954,8 @@ fn step_name(step: &Step) -> &'static str {
         Step::RecordCheckpoint => "record-checkpoint",
         Step::CheckpointFailed { .. } => "checkpoint-failed",
         Step::ApplyRetention { .. } => "apply-retention",
+        Step::Autoscale => "autoscale",
+        Step::ClearAutoscaler => "clear-autoscaler",
         Step::Wait { .. } => "wait",
     }
 }

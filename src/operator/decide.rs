@@ -8,6 +8,7 @@ use crate::crd::status::{FlinkDeploymentStatus, ReconciliationState, SnapshotTri
 use crate::crd::{FlinkDeploymentSpec, FlinkJobState, JobState, UpgradeMode};
 use crate::runtime::{ClusterStatus, Restore};
 
+use super::autoscale::AutoscalerFacts;
 use super::reconciled::{DiffClass, ReconciledSpec, diff_class};
 use crate::crd::status::SavepointInfo;
 use crate::savepoints::retention::{RetentionPlan, RetentionPolicy, plan_retention};
@@ -168,6 +169,8 @@ pub struct Facts<'a> {
     pub job_start_ms: Option<i64>,
     /// Session jobs that still reference this (session) cluster; its deletion waits for them.
     pub blocking_session_jobs: &'a [String],
+    /// Whether the autoscaler is on and due (`desired` already carries its overrides while it is on).
+    pub autoscaler: AutoscalerFacts,
 }
 
 /// What the controller does next. Each step's `act` persists its intent before any destructive IO.
@@ -282,6 +285,13 @@ pub enum Step {
         /// What is in the way, for status and logs.
         reason: String,
     },
+    /// The autoscaler is due on a stable, running job: collect an observation, run the autoscaler, record the
+    /// result in `status.autoscaler` and realize a scaling decision (in place, or by recording overrides that the
+    /// next decide turns into an upgrade with the job's own upgrade mode).
+    Autoscale,
+    /// The autoscaler is off (or reset): drop its overrides and state from status; Git's parallelism returns with
+    /// the upgrade the changed effective spec then needs.
+    ClearAutoscaler,
     /// Nothing to do now; look again after this long.
     Wait {
         /// When to look again.
@@ -601,7 +611,7 @@ fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
             Err(requeue_after) => match retention_due(facts) {
                 Some(plan) => Step::ApplyRetention { plan },
                 None if facts.status.observed_generation != Some(facts.generation) => Step::RecordGeneration,
-                None => wait(requeue_after.min(settling(facts.job)), "up to date"),
+                None => decide_autoscaler(facts, requeue_after.min(settling(facts.job))),
             },
         };
     }
@@ -633,6 +643,22 @@ fn decide_deployed(facts: &Facts<'_>, is_session: bool) -> Step {
         };
     }
     suspend_for_change(facts)
+}
+
+/// A deployed, up-to-date job: run the autoscaler when it is due and the job runs stably, else wait.
+fn decide_autoscaler(facts: &Facts<'_>, requeue_after: Duration) -> Step {
+    let running = facts.job == JobFacts::State(FlinkJobState::Running);
+    let stable = facts
+        .status
+        .reconciliation_status
+        .as_ref()
+        .is_some_and(|r| r.last_stable_spec.is_some() && r.last_stable_spec == r.last_reconciled_spec);
+    match facts.autoscaler {
+        AutoscalerFacts::Stale => Step::ClearAutoscaler,
+        AutoscalerFacts::Due if running && stable => Step::Autoscale,
+        AutoscalerFacts::NotDue(next) => wait(requeue_after.min(next), "up to date"),
+        AutoscalerFacts::Due | AutoscalerFacts::Off => wait(requeue_after, "up to date"),
+    }
 }
 
 /// Why the current generation must be rolled back, if it must: rollback is on, the recorded spec never became

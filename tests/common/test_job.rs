@@ -24,6 +24,12 @@ pub struct TestJob<'a> {
     pub splits: u32,
     /// `spec.job.upgradeMode`.
     pub upgrade_mode: &'a str,
+    /// `spec.job.parallelism`.
+    pub parallelism: u32,
+    /// `taskmanager.numberOfTaskSlots`.
+    pub slots: u32,
+    /// Extra job arguments, each a quoted YAML string followed by a comma (e.g. `"--backlog", `).
+    pub args_extra: &'a str,
     /// Extra lines under `spec.job`, each indented by 4 spaces and ending in a newline.
     pub job_extra: &'a str,
     /// Extra lines under `spec.flinkConfiguration`, each indented by 4 spaces and ending in a newline.
@@ -42,6 +48,9 @@ impl<'a> TestJob<'a> {
             keys: 100,
             splits: 8,
             upgrade_mode: "savepoint",
+            parallelism: 2,
+            slots: 2,
+            args_extra: "",
             job_extra: "",
             config_extra: "",
         }
@@ -59,7 +68,7 @@ spec:
   flinkVersion: v2_3
   serviceAccount: flink
   flinkConfiguration:
-    taskmanager.numberOfTaskSlots: "2"
+    taskmanager.numberOfTaskSlots: "{slots}"
     execution.checkpointing.interval: 1s
     execution.checkpointing.dir: file://{snapshots}/checkpoints
     execution.checkpointing.savepoint-dir: file://{snapshots}/savepoints
@@ -68,8 +77,8 @@ spec:
   job:
     jarURI: local://{jar}
     entryClass: io.flinkops.testjob.StatefulCounterJob
-    args: ["--rate", "{rate}", "--keys", "{keys}", "--splits", "{splits}"]
-    parallelism: 2
+    args: [{args_extra}"--rate", "{rate}", "--keys", "{keys}", "--splits", "{splits}"]
+    parallelism: {parallelism}
     upgradeMode: {upgrade_mode}
 {job_extra}"#,
             name = self.name,
@@ -81,6 +90,9 @@ spec:
             keys = self.keys,
             splits = self.splits,
             upgrade_mode = self.upgrade_mode,
+            parallelism = self.parallelism,
+            slots = self.slots,
+            args_extra = self.args_extra,
             job_extra = self.job_extra,
         )
     }

@@ -80,6 +80,7 @@ fn facts<'a>(desired: &'a FlinkDeploymentSpec, status: &'a FlinkDeploymentStatus
         latest_checkpoint_ms: None,
         job_start_ms: None,
         blocking_session_jobs: &[],
+        autoscaler: AutoscalerFacts::Off,
     }
 }
 
@@ -658,4 +659,69 @@ fn row_5_savepoint_mode_without_last_state_fallback_waits_for_the_job() {
     assert!(matches!(decide(&restarting), Step::Cancel { .. }), "falls back to last-state by default");
     let no_fallback = Facts { last_state_fallback: false, ..restarting };
     assert!(matches!(decide(&no_fallback), Step::Wait { .. }));
+}
+
+/// A deployed, stable, running job recorded from `recorded`, generation observed.
+fn stable_running(recorded: &FlinkDeploymentSpec) -> FlinkDeploymentStatus {
+    let mut status =
+        status(recorded, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    let reconciliation = status.reconciliation_status.as_mut().unwrap();
+    reconciliation.last_stable_spec = reconciliation.last_reconciled_spec.clone();
+    status
+}
+
+#[test]
+fn autoscaler_runs_when_due_on_a_stable_running_job() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let status = stable_running(&desired);
+    let due = Facts { generation: 1, autoscaler: AutoscalerFacts::Due, ..facts(&desired, &status) };
+    assert_eq!(decide(&due), Step::Autoscale);
+    let not_due = Facts { autoscaler: AutoscalerFacts::NotDue(Duration::from_secs(3)), ..due.clone() };
+    assert_eq!(
+        decide(&not_due),
+        Step::Wait { requeue_after: Duration::from_secs(3), reason: "up to date".into() },
+        "the requeue is short enough for the next collection"
+    );
+    let restarting = Facts { job: JobFacts::State(FlinkJobState::Restarting), ..due.clone() };
+    assert!(matches!(decide(&restarting), Step::Wait { .. }), "only a RUNNING job is measured");
+}
+
+#[test]
+fn autoscaler_waits_until_the_reconciled_spec_is_stable() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let status =
+        status(&desired, JobState::Running, ReconciliationState::Deployed, Some(FlinkJobState::Running), None, None);
+    let due = Facts { generation: 1, autoscaler: AutoscalerFacts::Due, ..facts(&desired, &status) };
+    assert!(matches!(decide(&due), Step::Wait { .. }));
+}
+
+#[test]
+fn autoscaler_turned_off_clears_its_state() {
+    let desired = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let status = stable_running(&desired);
+    let stale = Facts { generation: 1, autoscaler: AutoscalerFacts::Stale, ..facts(&desired, &status) };
+    assert_eq!(decide(&stale), Step::ClearAutoscaler);
+}
+
+#[test]
+fn autoscaler_overrides_in_the_effective_spec_upgrade_with_the_jobs_mode() {
+    // The redeploy realization: the recorded spec lacks the overrides the effective desired spec carries.
+    let recorded = spec(UpgradeMode::Savepoint, JobState::Running, &[]);
+    let status = stable_running(&recorded);
+    let effective = crate::operator::autoscale::with_config_value(
+        &recorded,
+        crate::operator::autoscale::OVERRIDES_KEY,
+        "v1:4".into(),
+    );
+    let step = decide(&Facts { generation: 1, autoscaler: AutoscalerFacts::Due, ..facts(&effective, &status) });
+    assert_eq!(step, Step::StopWithSavepoint { trigger_id: "trigger-2".into() }, "savepoint mode: state is kept");
+    let last_state = spec(UpgradeMode::LastState, JobState::Running, &[]);
+    let effective = crate::operator::autoscale::with_config_value(
+        &last_state,
+        crate::operator::autoscale::OVERRIDES_KEY,
+        "v1:4".into(),
+    );
+    let status = stable_running(&last_state);
+    let step = decide(&Facts { generation: 1, ..facts(&effective, &status) });
+    assert!(matches!(step, Step::Cancel { .. }), "last-state: cancel and restore from the latest checkpoint: {step:?}");
 }

@@ -35,16 +35,37 @@ public final class FileRateLimiterStrategy implements RateLimiterStrategy<Number
     private final double initialTotalRate;
     /** Null when the rate is fixed. */
     private final String rateFile;
+    /** Keep the whole backlog (records offered but not yet emitted) instead of forgetting it. */
+    private final boolean backlog;
+    /** The limiter this (per-subtask) copy created last, for the {@code pendingRecords} gauge. */
+    private transient FileRateLimiter lastCreated;
 
     public FileRateLimiterStrategy(double initialTotalRate, String rateFile) {
+        this(initialTotalRate, rateFile, false);
+    }
+
+    /**
+     * With {@code backlog}, the source behaves like a queue fed at the offered rate: whatever back-pressure
+     * keeps it from emitting stays owed, is reported as {@code pendingRecords}, and is emitted as fast as the
+     * job takes it once the pressure is gone.
+     */
+    public FileRateLimiterStrategy(double initialTotalRate, String rateFile, boolean backlog) {
         this.initialTotalRate = initialTotalRate;
         this.rateFile = rateFile;
+        this.backlog = backlog;
     }
 
     @Override
     public RateLimiter<NumberSequenceSplit> createRateLimiter(int parallelism) {
-        return new FileRateLimiter(initialTotalRate, rateFile == null ? null : Path.of(rateFile),
-                Math.max(1, parallelism));
+        lastCreated = new FileRateLimiter(initialTotalRate, rateFile == null ? null : Path.of(rateFile),
+                Math.max(1, parallelism), backlog);
+        return lastCreated;
+    }
+
+    /** Records offered but not emitted yet by the limiter created last (0 without backlog mode). */
+    double pendingRecords() {
+        FileRateLimiter limiter = lastCreated;
+        return limiter == null ? 0 : limiter.pendingRecords();
     }
 
     static final class FileRateLimiter implements RateLimiter<NumberSequenceSplit> {
@@ -58,17 +79,23 @@ public final class FileRateLimiterStrategy implements RateLimiterStrategy<Number
 
         private final Path rateFile;
         private final int parallelism;
+        private final boolean backlog;
         private double totalRate;
+        /** Backlog mode: records offered so far minus records granted, as of {@code offeredAtNanos}. */
+        private double owedRecords;
+        private long offeredAtNanos;
         private long lastRateFileCheckNanos;
         private long nextFreeNanos;
         private String lastRateFileProblem;
 
-        FileRateLimiter(double initialTotalRate, Path rateFile, int parallelism) {
+        FileRateLimiter(double initialTotalRate, Path rateFile, int parallelism, boolean backlog) {
             this.totalRate = initialTotalRate;
             this.rateFile = rateFile;
             this.parallelism = parallelism;
+            this.backlog = backlog;
             long now = System.nanoTime();
             this.nextFreeNanos = now;
+            this.offeredAtNanos = now;
             this.lastRateFileCheckNanos = now - RATE_FILE_CHECK_INTERVAL_NANOS;
         }
 
@@ -82,6 +109,9 @@ public final class FileRateLimiterStrategy implements RateLimiterStrategy<Number
                 return after(TimeUnit.MILLISECONDS.toNanos(PAUSED_RECHECK_MILLIS))
                         .thenCompose(ignored -> acquire(permits));
             }
+            if (backlog) {
+                return acquireOwed(permits, now, ratePerSubtask);
+            }
             long start = Math.max(now - MAX_CATCH_UP_NANOS, nextFreeNanos);
             nextFreeNanos = start + (long) (permits * 1e9 / ratePerSubtask);
             long wait = start - now;
@@ -89,6 +119,31 @@ public final class FileRateLimiterStrategy implements RateLimiterStrategy<Number
                 return CompletableFuture.completedFuture(null);
             }
             return after(wait);
+        }
+
+        /** Backlog mode: grant at once while records are owed, else wait until the offered rate owes them. */
+        private CompletionStage<Void> acquireOwed(int permits, long now, double ratePerSubtask) {
+            accrue(now, ratePerSubtask);
+            owedRecords -= permits;
+            if (owedRecords >= 0) {
+                return CompletableFuture.completedFuture(null);
+            }
+            long wait = (long) (-owedRecords * 1e9 / ratePerSubtask);
+            return wait < GRANT_IMMEDIATELY_BELOW_NANOS ? CompletableFuture.completedFuture(null) : after(wait);
+        }
+
+        private void accrue(long now, double ratePerSubtask) {
+            owedRecords += (now - offeredAtNanos) * ratePerSubtask / 1e9;
+            offeredAtNanos = now;
+        }
+
+        /** Records offered but not yet emitted by this subtask. */
+        synchronized double pendingRecords() {
+            if (!backlog) {
+                return 0;
+            }
+            accrue(System.nanoTime(), totalRate / parallelism);
+            return Math.max(0, owedRecords);
         }
 
         /**
@@ -111,6 +166,8 @@ public final class FileRateLimiterStrategy implements RateLimiterStrategy<Number
                 double fromFile = Double.parseDouble(Files.readString(rateFile, StandardCharsets.UTF_8).trim());
                 if (fromFile >= 0 && !Double.isInfinite(fromFile) && !Double.isNaN(fromFile)) {
                     if (fromFile != totalRate) {
+                        // What was owed at the old rate stays owed.
+                        accrue(now, totalRate / parallelism);
                         LOG.info("FLINKOPS-TESTJOB rate changed from {} to {} records/s (from {})",
                                 totalRate, fromFile, rateFile);
                         totalRate = fromFile;

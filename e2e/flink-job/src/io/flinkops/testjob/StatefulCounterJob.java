@@ -5,6 +5,8 @@ import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.connector.source.SourceReader;
+import org.apache.flink.api.connector.source.SourceReaderContext;
 import org.apache.flink.api.connector.source.lib.NumberSequenceSource;
 import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.connector.datagen.source.GeneratorFunction;
@@ -24,6 +26,7 @@ import org.slf4j.LoggerFactory;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * Stateful streaming job for flinkops' end-to-end tests.
@@ -42,6 +45,11 @@ import java.util.Set;
  *       so a test can change the load without redeploying (a missing or unparsable file keeps the last rate)</li>
  *   <li>{@code --keys} number of distinct keys (default 1000)</li>
  *   <li>{@code --burn-us} busy-spin microseconds per record in the counter, to create CPU load (default 0)</li>
+ *   <li>{@code --sleep-us} microseconds each record waits (parked, not spinning) in the counter: a per-record cost
+ *       that makes the counter the bottleneck without using CPU; counts as busy time (default 0)</li>
+ *   <li>{@code --backlog} the source acts like a queue fed at the rate: records back-pressure keeps it from
+ *       emitting stay owed, are reported as the source's {@code pendingRecords} and emitted as soon as the job
+ *       takes them (default: forgotten, so the job never catches up)</li>
  *   <li>{@code --payload-bytes} padding per record; large records fill network buffers quickly, so
  *       back-pressure shows within seconds (default 0)</li>
  *   <li>{@code --splits} number of source splits (default 128); keep it at least the largest source
@@ -73,10 +81,12 @@ public final class StatefulCounterJob {
         String rateFile = params.get("rate-file", null);
         long keys = params.getLong("keys", 1000);
         long burnMicros = params.getLong("burn-us", 0);
+        long sleepMicros = params.getLong("sleep-us", 0);
+        boolean backlog = params.has("backlog");
         int payloadBytes = params.getInt("payload-bytes", 0);
         int splits = params.getInt("splits", 128);
         String name = params.get("name", "flinkops-stateful-counter");
-        if (keys <= 0 || splits <= 0 || rate < 0 || burnMicros < 0 || payloadBytes < 0) {
+        if (keys <= 0 || splits <= 0 || rate < 0 || burnMicros < 0 || sleepMicros < 0 || payloadBytes < 0) {
             throw new IllegalArgumentException(
                     "--keys and --splits must be > 0; --rate, --burn-us and --payload-bytes must be >= 0");
         }
@@ -86,16 +96,14 @@ public final class StatefulCounterJob {
         // Records are "<index>" or "<index>|<padding>"; the key is index % keys.
         String padding = payloadBytes > 0 ? "|" + "x".repeat(payloadBytes) : "";
         GeneratorFunction<Long, String> generator = index -> index + padding;
-        DataGeneratorSource<String> source = new DataGeneratorSource<>(
-                generator,
-                new ManySplitsSequence(0, Long.MAX_VALUE - 1, splits),
-                new FileRateLimiterStrategy(rate, rateFile),
-                Types.STRING);
+        FileRateLimiterStrategy limiter = new FileRateLimiterStrategy(rate, rateFile, backlog);
+        DataGeneratorSource<String> source = new BacklogReportingSource(
+                generator, new ManySplitsSequence(0, Long.MAX_VALUE - 1, splits), limiter);
 
         env.fromSource(source, WatermarkStrategy.noWatermarks(), SOURCE_UID)
                 .uid(SOURCE_UID).name(SOURCE_UID)
                 .keyBy(record -> indexOf(record) % keys, Types.LONG)
-                .process(new CountPerKey(burnMicros))
+                .process(new CountPerKey(burnMicros, sleepMicros))
                 .uid(COUNTER_UID).name(COUNTER_UID)
                 .sinkTo(new DiscardingSink<>())
                 .uid(SINK_UID).name(SINK_UID);
@@ -106,6 +114,28 @@ public final class StatefulCounterJob {
     static long indexOf(String record) {
         int bar = record.indexOf('|');
         return Long.parseLong(bar < 0 ? record : record.substring(0, bar));
+    }
+
+    /** The generator source, reporting its limiter's backlog as the standard {@code pendingRecords} gauge. */
+    public static final class BacklogReportingSource extends DataGeneratorSource<String> {
+        private static final long serialVersionUID = 1L;
+        private final FileRateLimiterStrategy limiter;
+
+        public BacklogReportingSource(
+                GeneratorFunction<Long, String> generator, NumberSequenceSource sequence,
+                FileRateLimiterStrategy limiter) {
+            super(generator, sequence, limiter, Types.STRING);
+            this.limiter = limiter;
+        }
+
+        @Override
+        public SourceReader<String, NumberSequenceSource.NumberSequenceSplit> createReader(
+                SourceReaderContext readerContext) throws Exception {
+            // createRateLimiter runs inside super.createReader, on this subtask's own copy of the strategy.
+            SourceReader<String, NumberSequenceSource.NumberSequenceSplit> reader = super.createReader(readerContext);
+            readerContext.metricGroup().setPendingRecordsGauge(() -> (long) limiter.pendingRecords());
+            return reader;
+        }
     }
 
     /**
@@ -135,6 +165,7 @@ public final class StatefulCounterJob {
         private static final Logger LOG = LoggerFactory.getLogger(CountPerKey.class);
 
         private final long burnMicros;
+        private final long sleepMicros;
         private transient ValueState<Long> count;
         /** Keys seen since this subtask started; the first sighting of a key with state means "restored". */
         private transient Set<Long> seenKeys;
@@ -143,8 +174,9 @@ public final class StatefulCounterJob {
         private transient boolean restored;
         private transient boolean loggedFirstRestoredKey;
 
-        public CountPerKey(long burnMicros) {
+        public CountPerKey(long burnMicros, long sleepMicros) {
             this.burnMicros = burnMicros;
+            this.sleepMicros = sleepMicros;
         }
 
         @Override
@@ -192,6 +224,10 @@ public final class StatefulCounterJob {
                     // Busy-spin: the point is to use CPU so busyTimeMsPerSecond rises.
                     Thread.onSpinWait();
                 }
+            }
+            if (sleepMicros > 0) {
+                // Parked, not spinning: the task thread is busy (not idle, not back-pressured) but uses no CPU.
+                LockSupport.parkNanos(sleepMicros * 1_000L);
             }
             out.collect(next);
         }
