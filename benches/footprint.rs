@@ -106,8 +106,8 @@ impl Runtime for SimulatedRuntime {
 }
 
 impl ClusterRuntime for SimulatedRuntime {
-    fn session_jobs(self: &Arc<Self>) -> SessionJobRuntime<Self> {
-        SessionJobRuntime::new(self.clone(), self.state_dir.clone())
+    fn session_jobs(self: &Arc<Self>, state_dir: &std::path::Path) -> SessionJobRuntime<Self> {
+        SessionJobRuntime::new(self.clone(), state_dir)
     }
 
     async fn shut_down(&self, _stop_jobs: bool) {}
@@ -137,7 +137,12 @@ where
 {
     let started = Instant::now();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = ManagerConfig { sync_interval: Duration::from_secs(3600), stop_jobs_on_exit: false, write_back: None };
+    let config = ManagerConfig {
+        sync_interval: Duration::from_secs(3600),
+        stop_jobs_on_exit: false,
+        write_back: None,
+        state_dir: runtime.state_dir.clone(),
+    };
     let source = Worktree::new(repo, PathFilter::default());
     let manager = tokio::spawn(manager::run(store.clone(), runtime, source, config, async {
         let _ = stopped.await;

@@ -4,6 +4,7 @@
 mod autoscaler;
 mod crds;
 mod drift;
+mod operator_config;
 mod plan;
 mod run;
 mod source;

@@ -1,6 +1,9 @@
-//! `flinkops run --local`: follows a Git repository (or a working copy) and runs its Flink jobs as local
-//! processes, with the store under `--state-dir`. Ctrl-C or SIGTERM stops it; the jobs keep running unless
-//! `--stop-jobs-on-exit`.
+//! `flinkops run`: follows a Git repository (or a working copy) and runs its Flink jobs. With `--local`, as local
+//! processes with the store under `--state-dir` (Ctrl-C or SIGTERM stops it; the jobs keep running unless
+//! `--stop-jobs-on-exit`); without, on the Kubernetes cluster of in-cluster configuration, `KUBECONFIG` or
+//! `--kubeconfig` ([`kubernetes`]).
+
+mod kubernetes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,9 +16,20 @@ use crate::writeback::{WriteBack, WriteBackConfig};
 /// Arguments of `flinkops run`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Run Flink as local processes (the only mode in this build; Kubernetes comes with its own issue).
+    /// Run Flink as local processes instead of on a Kubernetes cluster.
     #[arg(long)]
     local: bool,
+    /// The Kubernetes cluster (default: in-cluster configuration, else `KUBECONFIG`, else `~/.kube/config`).
+    #[arg(long, conflicts_with = "local")]
+    kubeconfig: Option<PathBuf>,
+    /// The operator's configuration file (the Helm chart's `flinkops.yaml`: webhook, health and metrics ports,
+    /// leader election, watched namespaces).
+    #[arg(long, env = "FLINKOPS_CONFIG", conflicts_with = "local")]
+    config: Option<PathBuf>,
+    /// How the operator reaches a cluster's REST API, `{{name}}` and `{{namespace}}` replaced (default: the REST
+    /// Service's cluster DNS name; for an operator outside the cluster, a port-forward or ingress address).
+    #[arg(long, conflicts_with = "local")]
+    rest_url_template: Option<String>,
     /// Where the manifests come from.
     #[command(flatten)]
     source: super::source::SourceArgs,
@@ -90,20 +104,23 @@ fn flink_home(explicit: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 pub(super) fn run(args: &Args) -> ExitCode {
-    if !args.local {
-        eprintln!("flinkops run: only --local is available in this build (Kubernetes comes with its own issue)");
-        return ExitCode::from(2);
-    }
     init_logging(args.log_format);
     let Ok(interval) = crate::units::parse_flink_duration(&args.interval) else {
         eprintln!("flinkops run: --interval {:?} is not a duration (for example 5s)", args.interval);
         return ExitCode::from(2);
     };
+    if !args.local {
+        return run_on_kubernetes(args, interval);
+    }
     let Some(flink_home) = flink_home(args.flink_home.clone()) else {
         eprintln!(
             "flinkops run: no Flink distribution; run scripts/install-flink.sh or pass --flink-home / FLINK_HOME"
         );
         return ExitCode::from(2);
+    };
+    let (config, filter) = match manager_config(args, interval) {
+        Ok(parts) => parts,
+        Err(code) => return code,
     };
     let runtime_dir = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -134,21 +151,6 @@ pub(super) fn run(args: &Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let filter = match super::source::manifest_filter(args.source.path.as_deref()) {
-            Ok(filter) => filter,
-            Err(error) => {
-                eprintln!("flinkops run: {error}");
-                return ExitCode::from(2);
-            }
-        };
-        let write_back = match write_back(args, &filter) {
-            Ok(write_back) => write_back,
-            Err(message) => {
-                eprintln!("flinkops run: {message}");
-                return ExitCode::from(2);
-            }
-        };
-        let config = ManagerConfig { sync_interval: interval, stop_jobs_on_exit: args.stop_jobs_on_exit, write_back };
         let shutdown = shutdown_signal();
         match super::source::select(&args.source.repo, args.source.branch.as_deref(), filter, &args.state_dir) {
             Ok(source) => {
@@ -164,6 +166,44 @@ pub(super) fn run(args: &Args) -> ExitCode {
         }
         ExitCode::SUCCESS
     })
+}
+
+/// `run` without `--local`: the same loop against a Kubernetes cluster.
+fn run_on_kubernetes(args: &Args, interval: std::time::Duration) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("flinkops run: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (config, filter) = match manager_config(args, interval) {
+        Ok(parts) => parts,
+        Err(code) => return code,
+    };
+    runtime.block_on(kubernetes::run(args, config, filter))
+}
+
+/// The manager's settings and the manifest filter, or the exit code of bad arguments (already reported).
+fn manager_config(
+    args: &Args,
+    interval: std::time::Duration,
+) -> Result<(ManagerConfig, crate::git::filter::PathFilter), ExitCode> {
+    let filter = super::source::manifest_filter(args.source.path.as_deref()).map_err(|error| {
+        eprintln!("flinkops run: {error}");
+        ExitCode::from(2)
+    })?;
+    let write_back = write_back(args, &filter).map_err(|message| {
+        eprintln!("flinkops run: {message}");
+        ExitCode::from(2)
+    })?;
+    let config = ManagerConfig {
+        sync_interval: interval,
+        stop_jobs_on_exit: args.stop_jobs_on_exit,
+        write_back,
+        state_dir: args.state_dir.clone(),
+    };
+    Ok((config, filter))
 }
 
 /// The write-back of `--write-back`, or why it cannot work.

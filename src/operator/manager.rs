@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use crate::crd::{FlinkDeployment, FlinkSessionJob, Kind};
 use crate::git::source::{Source, SyncOutcome};
 use crate::manifests::load::load_texts;
+use crate::runtime::kubernetes::KubernetesRuntime;
 use crate::runtime::local::LocalRuntime;
 use crate::runtime::{Runtime, SessionJobRuntime};
 use crate::store::{ObjectRef, Store, StoredResource};
@@ -26,14 +27,16 @@ use super::controller::{Controller, FIELD_MANAGER, Managed, ReconcileError};
 /// A cluster runtime the manager can run on: it deploys the clusters, gives the session-job runtime over them, and
 /// says what happens to the clusters when flinkops stops.
 pub trait ClusterRuntime: Runtime + Sized + 'static {
-    /// The runtime that submits session jobs to this runtime's session clusters.
-    fn session_jobs(self: &Arc<Self>) -> SessionJobRuntime<Self>;
+    /// The runtime that submits session jobs to this runtime's session clusters, recording its submissions under
+    /// `state_dir`.
+    fn session_jobs(self: &Arc<Self>, state_dir: &std::path::Path) -> SessionJobRuntime<Self>;
     /// Called once on shutdown: stop every cluster (`stop_jobs`), or leave them running for the next flinkops.
     fn shut_down(&self, stop_jobs: bool) -> impl std::future::Future<Output = ()> + Send;
 }
 
 impl ClusterRuntime for LocalRuntime {
-    fn session_jobs(self: &Arc<Self>) -> SessionJobRuntime<Self> {
+    /// The local runtime keeps its own state directory (the store's), so `_state_dir` is the same place.
+    fn session_jobs(self: &Arc<Self>, _state_dir: &std::path::Path) -> SessionJobRuntime<Self> {
         SessionJobRuntime::new(self.clone(), self.state_dir())
             .with_image_root(self.image_root().map(std::path::Path::to_path_buf))
     }
@@ -52,6 +55,17 @@ impl ClusterRuntime for LocalRuntime {
 /// Reconciles running at once, like upstream's `kubernetes.operator.reconcile.parallelism`. A resync of 1,000
 /// resources otherwise holds 1,000 reconciles (and their reads and connections) in memory at the same moment.
 pub const RECONCILE_PARALLELISM: usize = 50;
+
+impl ClusterRuntime for KubernetesRuntime {
+    fn session_jobs(self: &Arc<Self>, state_dir: &std::path::Path) -> SessionJobRuntime<Self> {
+        SessionJobRuntime::new(self.clone(), state_dir)
+    }
+
+    async fn shut_down(&self, _stop_jobs: bool) {
+        // A cluster belongs to its FlinkDeployment (owner references), not to this process: it keeps running.
+        info!("the Flink clusters keep running; they belong to their FlinkDeployments");
+    }
+}
 
 /// The controllers of both kinds, over one store and one cluster runtime.
 struct Controllers<S, R> {
@@ -100,6 +114,8 @@ pub struct ManagerConfig {
     pub stop_jobs_on_exit: bool,
     /// Savepoint write-back to Git, and how often it commits.
     pub write_back: Option<(WriteBack, Duration)>,
+    /// Where the session-job runtime records its submissions.
+    pub state_dir: std::path::PathBuf,
 }
 
 /// Runs until `shutdown` resolves.
@@ -111,7 +127,7 @@ pub async fn run<S: Store, R: ClusterRuntime, Src: Source>(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let runtime = Arc::new(runtime);
-    let session_runtime = runtime.session_jobs();
+    let session_runtime = runtime.session_jobs(&config.state_dir);
     let mut deployments = Controller::new(store.clone(), runtime.clone());
     let mut session_jobs = Controller::new(store.clone(), session_runtime);
     let write_back = config.write_back.map(|(writer, interval)| {
