@@ -1,6 +1,7 @@
-//! `flinkops drift --repo PATH|URL [--branch B] [--path P] [--state-dir DIR] [--output text|markdown|json]`: Git's
-//! head against the live objects of the local store (`<state-dir>/resources`, as `run --local` keeps it), per field,
-//! naming the writer of each live value. Exit status: 0 no drift, 4 drift, 1 errors (they win: an invalid manifest,
+//! `flinkops drift --repo PATH|URL [--branch B] [--path P] [--state-dir DIR | --kubeconfig FILE | --cluster]
+//! [--output text|markdown|json]`: Git's head against the live objects of the local store (`<state-dir>/resources`,
+//! as `run --local` keeps it) or of a Kubernetes cluster, per field, naming the writer (field manager) of each live
+//! value. Exit status: 0 no drift, 4 drift, 1 errors (they win: an invalid manifest,
 //! an unreadable live object, Git or the store cannot be read), 2 usage.
 
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use crate::drift::live::ManagerPolicy;
 use crate::drift::{self as report, render};
 use crate::git::GitError;
 use crate::git::source::{Source, SyncOutcome};
-use crate::store::{LocalStore, StoreError};
+use crate::store::{KubernetesStore, LocalStore, StoreError, WatchNamespaces};
 
 /// Output formats of `flinkops drift`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -36,6 +37,12 @@ pub struct Args {
     /// The state directory of `flinkops run --local` (its store is `<state-dir>/resources`).
     #[arg(long, default_value = ".flinkops/state")]
     state_dir: PathBuf,
+    /// Compare with the live objects of the Kubernetes cluster in this kubeconfig instead of the local store.
+    #[arg(long, conflicts_with = "cluster")]
+    kubeconfig: Option<PathBuf>,
+    /// Compare with the live objects of the Kubernetes cluster of in-cluster configuration or `KUBECONFIG`.
+    #[arg(long)]
+    cluster: bool,
     /// A field manager whose fields are its own, not drift (repeatable; e.g. an autoscaler's manager name).
     #[arg(long = "ignore-manager", value_name = "MANAGER")]
     ignore_managers: Vec<String>,
@@ -84,8 +91,9 @@ pub(super) fn run(args: &Args) -> ExitCode {
 }
 
 fn drift(args: &Args) -> Result<(String, u8), Failure> {
+    let on_cluster = args.cluster || args.kubeconfig.is_some();
     let resources = args.state_dir.join("resources");
-    if !resources.is_dir() {
+    if !on_cluster && !resources.is_dir() {
         return Err(Failure::Usage(format!(
             "no store at {}: pass the --state-dir of `flinkops run --local`",
             resources.display()
@@ -103,11 +111,19 @@ fn drift(args: &Args) -> Result<(String, u8), Failure> {
             reason: "no revision was read".to_owned(),
         }));
     };
-    let store = LocalStore::open_for_reading(&args.state_dir).map_err(Failure::Store)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::Runtime)?;
     let managers = ManagerPolicy { owners: args.ignore_managers.iter().cloned().collect(), ..ManagerPolicy::default() };
-    let label = resources.display().to_string();
-    let drift = runtime.block_on(report::against_store(&store, &label, &snapshot, managers)).map_err(Failure::Store)?;
+    let drift = if on_cluster {
+        runtime.block_on(async {
+            let client = super::run::kubernetes_client(args.kubeconfig.as_deref()).await.map_err(Failure::Usage)?;
+            let store = KubernetesStore::new(client, WatchNamespaces::parse(""));
+            report::against_store(&store, "the Kubernetes cluster", &snapshot, managers).await.map_err(Failure::Store)
+        })?
+    } else {
+        let store = LocalStore::open_for_reading(&args.state_dir).map_err(Failure::Store)?;
+        let label = resources.display().to_string();
+        runtime.block_on(report::against_store(&store, &label, &snapshot, managers)).map_err(Failure::Store)?
+    };
     let output = match args.output {
         DriftOutput::Text => render::text(&drift),
         DriftOutput::Markdown => render::markdown(&drift),

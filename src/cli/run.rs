@@ -5,6 +5,8 @@
 
 mod kubernetes;
 
+pub(super) use kubernetes::client as kubernetes_client;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
