@@ -268,3 +268,115 @@ async fn upgrade_of_a_changed_spec_stops_with_a_savepoint_and_redeploys_from_it(
         assert_eq!((write.method.as_str(), write.code), ("PUT", 200), "{:#?}", lines(&requests));
     }
 }
+
+#[tokio::test]
+async fn suspend_takes_a_savepoint_deletes_the_cluster_and_records_suspended() {
+    let bed = Bed::start().await;
+    bounded(bed.sync(spec("flink:2.1", "running"))).await;
+    bed.api.clear_requests();
+
+    bounded(bed.sync(spec("flink:2.1", "suspended"))).await;
+    let writes = bed.status_writes();
+    // Trigger written ahead; the job observed FINISHED; the stop recorded; the cluster deleted and SUSPENDED.
+    assert_eq!(
+        phases(&writes),
+        pairs(&[
+            ("UPGRADING", "RUNNING"),
+            ("UPGRADING", "FINISHED"),
+            ("UPGRADING", "FINISHED"),
+            ("SUSPENDED", "FINISHED")
+        ])
+    );
+    let trigger = writes[0]["status"]["jobStatus"]["savepointInfo"]["triggerId"].as_str().expect("trigger written");
+    let stops = bed.flink.stops.lock().unwrap().clone();
+    assert_eq!(stops.len(), 1);
+    assert_eq!(stops[0].1["triggerId"].as_str(), Some(trigger));
+    let deletes = bed.runtime.deletes.lock().unwrap().clone();
+    assert_eq!(
+        deletes.iter().map(|id| (id.namespace.as_str(), id.name.as_str())).collect::<Vec<_>>(),
+        [("flink", "wordcount")]
+    );
+    assert_eq!(bed.runtime.deploys.lock().unwrap().len(), 1, "no redeploy");
+    assert!(bed.runtime.clusters.lock().unwrap().is_empty());
+
+    let live = bed.live().expect("stored");
+    let savepoint = FakeFlink::savepoint_location(trigger);
+    assert_eq!((lifecycle(&live), job_state(&live)), ("SUSPENDED", "FINISHED"), "{live:#}");
+    assert_eq!(live["status"]["jobManagerDeploymentStatus"], "MISSING");
+    assert_eq!(live["status"]["observedGeneration"], 2);
+    assert_eq!(live["status"]["jobStatus"]["upgradeSavepointPath"], savepoint.as_str());
+    assert_eq!(live["status"]["jobStatus"]["savepointInfo"]["lastSavepoint"]["location"], savepoint.as_str());
+    assert_eq!(live["metadata"]["finalizers"], json!([DEPLOYMENT_FINALIZER]), "still managed");
+}
+
+#[tokio::test]
+async fn delete_with_the_finalizer_deletes_the_cluster_then_removes_the_finalizer() {
+    let bed = Bed::start().await;
+    bounded(bed.sync(spec("flink:2.1", "running"))).await;
+    bed.api.clear_requests();
+
+    // The finalizer holds the object: the DELETE only sets deletionTimestamp.
+    let pending = bounded(bed.store.delete::<FlinkDeployment>("flink", "wordcount")).await.expect("delete");
+    let pending = pending.expect("held by the finalizer");
+    assert!(pending.metadata.deletion_timestamp.is_some());
+    assert!(bed.live().is_some());
+    assert_eq!(bed.runtime.clusters.lock().unwrap().len(), 1, "the cluster outlives the DELETE");
+
+    bounded(bed.settle()).await;
+    let requests = bed.api.requests();
+    assert_eq!(
+        lines(&requests),
+        [
+            "GET flink/flinkdeployments/wordcount -> 200",
+            "DELETE flink/flinkdeployments/wordcount -> 200",
+            "GET flink/flinkdeployments/wordcount -> 200",
+            "GET flink/flinkdeployments/wordcount -> 200",
+            "PATCH flink/flinkdeployments/wordcount -> 200",
+        ]
+    );
+    // The cluster goes first, then the finalizer by a tested JSON patch; the object is then gone.
+    let deletes = bed.runtime.deletes.lock().unwrap().clone();
+    assert_eq!(deletes.len(), 1);
+    assert!(bed.runtime.clusters.lock().unwrap().is_empty());
+    let patch = &requests[4];
+    assert_eq!(patch.content_type, "application/json-patch+json");
+    assert_eq!(
+        patch.body,
+        json!([{"op": "test", "path": "/metadata/finalizers/0", "value": DEPLOYMENT_FINALIZER},
+            {"op": "remove", "path": "/metadata/finalizers/0"}])
+    );
+    assert!(bed.live().is_none(), "gone once the finalizer is removed");
+    assert!(bed.flink.stops.lock().unwrap().is_empty(), "no savepoint unless savepoint-on-deletion is set");
+    let again = bounded(bed.controller.reconcile::<FlinkDeployment>("flink", "wordcount")).await.expect("reconcile");
+    assert_eq!(again, Duration::MAX, "nothing left to reconcile");
+}
+
+#[tokio::test]
+async fn a_conflicting_status_write_is_retried_on_the_object_read_again() {
+    let bed = Bed::start().await;
+    bed.api.conflict_on_status_writes(1);
+    bounded(bed.sync(spec("flink:2.1", "running"))).await;
+    let requests = bed.api.requests();
+    let first = requests.iter().position(|seen| seen.path.ends_with("/status")).expect("a status write");
+    let (conflicted, reread, retried) = (&requests[first], &requests[first + 1], &requests[first + 2]);
+    assert_eq!(
+        [conflicted, reread, retried].map(|seen| format!("{} -> {}", seen.line(), seen.code)),
+        [
+            "PUT flink/flinkdeployments/wordcount/status -> 409",
+            "GET flink/flinkdeployments/wordcount -> 200",
+            "PUT flink/flinkdeployments/wordcount/status -> 200",
+        ]
+    );
+    // The retry carries the resourceVersion just read and is written onto the other writer's version.
+    let (stale, fresh) =
+        (&conflicted.body["metadata"]["resourceVersion"], &retried.body["metadata"]["resourceVersion"]);
+    assert_ne!(stale, fresh);
+    assert_eq!(retried.body["metadata"]["labels"]["touched-by"], "someone-else");
+    assert_eq!(retried.body["status"], conflicted.body["status"], "the same status, written again");
+
+    // The reconcile goes on to the end, and the other writer's change survives.
+    let live = bed.live().expect("stored");
+    assert_eq!((lifecycle(&live), job_state(&live)), ("STABLE", "RUNNING"));
+    assert_eq!(live["metadata"]["labels"]["touched-by"], "someone-else");
+    assert_eq!(bed.runtime.deploys.lock().unwrap().len(), 1);
+}

@@ -325,5 +325,12 @@ fn delete(state: &mut State, key: (String, String, String)) -> (u16, Value) {
     }
     let mut object = before.clone();
     object["metadata"]["deletionTimestamp"] = json!("2026-01-01T01:00:00Z");
+    object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    // NB: the API server may bump the generation when a deletion starts; modelled, so a controller that took it
+    // for a spec change would show it.
+    let generation = before["metadata"]["generation"].as_i64().unwrap_or(0);
+    if generation > 0 {
+        object["metadata"]["generation"] = json!(generation + 1);
+    }
     (200, store_changed(state, key, object, &before))
 }
