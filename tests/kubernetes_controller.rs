@@ -366,3 +366,35 @@ async fn a_conflicting_status_write_is_retried_on_the_object_read_again() {
     assert_eq!(live["metadata"]["labels"]["touched-by"], "someone-else");
     assert_eq!(bed.runtime.deploys.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn delete_with_savepoint_on_deletion_stops_with_a_savepoint_before_the_finalizer_goes() {
+    let bed = Bed::start().await;
+    let mut with_savepoint = spec("flink:2.1", "running");
+    with_savepoint["flinkConfiguration"]["kubernetes.operator.job.savepoint-on-deletion"] = json!("true");
+    bounded(bed.sync(with_savepoint)).await;
+    bed.api.clear_requests();
+
+    bounded(bed.store.delete::<FlinkDeployment>("flink", "wordcount")).await.expect("delete");
+    bounded(bed.settle()).await;
+    let requests = bed.api.requests();
+    let writes = bed.status_writes();
+    // Written while deletionTimestamp is set: the trigger, the job observed FINISHED, the savepoint recorded.
+    assert_eq!(phases(&writes), pairs(&[("DELETING", "RUNNING"), ("DELETING", "FINISHED"), ("DELETING", "FINISHED")]));
+    let trigger = writes[0]["status"]["jobStatus"]["savepointInfo"]["triggerId"].as_str().expect("trigger written");
+    let stops = bed.flink.stops.lock().unwrap().clone();
+    assert_eq!(stops.len(), 1);
+    assert_eq!(stops[0].1["triggerId"].as_str(), Some(trigger));
+    let recorded = &writes[2]["status"]["jobStatus"]["savepointInfo"]["lastSavepoint"]["location"];
+    assert_eq!(*recorded, FakeFlink::savepoint_location(trigger).as_str());
+
+    // Then the cluster goes, and last the finalizer.
+    assert_eq!(bed.runtime.deletes.lock().unwrap().len(), 1);
+    let last = requests.last().expect("requests");
+    assert_eq!(
+        (last.line(), last.content_type.as_str()),
+        ("PATCH flink/flinkdeployments/wordcount".to_owned(), "application/json-patch+json")
+    );
+    assert_eq!(last.body[1], json!({"op": "remove", "path": "/metadata/finalizers/0"}));
+    assert!(bed.live().is_none(), "gone once the finalizer is removed");
+}
