@@ -5,113 +5,24 @@
 //! and the process's peak resident memory. `cargo bench --bench footprint`; figures go to docs/benchmarks.md.
 
 mod common;
+#[path = "../tests/common/fake_flink.rs"]
+mod fake_flink;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::routing::get;
+use fake_flink::{FakeFlink, SimulatedRuntime, serve_fake_flink};
 use flinkops::crd::{FlinkDeployment, FlinkJobState};
 use flinkops::git::filter::PathFilter;
 use flinkops::git::source::Worktree;
-use flinkops::operator::manager::{self, ClusterRuntime, ManagerConfig};
-use flinkops::runtime::{
-    ClusterId, ClusterObservation, ClusterSpec, ClusterStatus, Runtime, RuntimeError, SessionJobRuntime,
-};
+use flinkops::operator::manager::{self, ManagerConfig};
+use flinkops::runtime::{ClusterId, ClusterObservation, ClusterStatus};
 use flinkops::store::{LocalStore, Store};
-use serde_json::{Value, json};
 
 const DEPLOYMENTS: usize = 1_000;
 const DEADLINE: Duration = Duration::from_secs(300);
-
-/// Flink REST of every simulated cluster: every job is RUNNING; requests per job id are counted.
-#[derive(Default)]
-struct FakeFlink {
-    polls: Mutex<HashMap<String, u64>>,
-    requests: AtomicU64,
-}
-
-impl FakeFlink {
-    fn count(&self, job: &str) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        *self.polls.lock().unwrap().entry(job.to_owned()).or_default() += 1;
-    }
-}
-
-async fn job_status(State(flink): State<Arc<FakeFlink>>, Path(job): Path<String>) -> Json<Value> {
-    flink.count(&job);
-    Json(json!({"status": "RUNNING"}))
-}
-
-async fn job_details(State(flink): State<Arc<FakeFlink>>, Path(job): Path<String>) -> Json<Value> {
-    flink.requests.fetch_add(1, Ordering::Relaxed);
-    Json(json!({"jid": job, "name": "bench", "state": "RUNNING", "start-time": 1_700_000_000_000_i64, "vertices": []}))
-}
-
-async fn checkpoints(State(flink): State<Arc<FakeFlink>>) -> Json<Value> {
-    flink.requests.fetch_add(1, Ordering::Relaxed);
-    Json(json!({"counts": {"completed": 3}, "latest": {}, "history": []}))
-}
-
-async fn job_metrics(State(flink): State<Arc<FakeFlink>>) -> Json<Value> {
-    flink.requests.fetch_add(1, Ordering::Relaxed);
-    Json(json!([{"id": "numRestarts", "value": "0"}, {"id": "numberOfCompletedCheckpoints", "value": "3"}]))
-}
-
-async fn serve_fake_flink(flink: Arc<FakeFlink>) -> SocketAddr {
-    let app = axum::Router::new()
-        .route("/jobs/{job}/status", get(job_status))
-        .route("/jobs/{job}", get(job_details))
-        .route("/jobs/{job}/checkpoints", get(checkpoints))
-        .route("/jobs/{job}/metrics", get(job_metrics))
-        .with_state(flink);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("fake Flink REST") });
-    address
-}
-
-/// Clusters that are ready the moment they are deployed, all answering REST at one loopback address.
-struct SimulatedRuntime {
-    rest_url: String,
-    clusters: Mutex<HashMap<ClusterId, ClusterObservation>>,
-    state_dir: std::path::PathBuf,
-}
-
-impl Runtime for SimulatedRuntime {
-    async fn deploy(&self, spec: &ClusterSpec) -> Result<ClusterObservation, RuntimeError> {
-        let observation = ClusterObservation {
-            status: ClusterStatus::Ready,
-            rest_url: Some(self.rest_url.clone()),
-            generation: Some(spec.generation),
-            job_id: spec.job.as_ref().map(|job| job.job_id.clone()),
-            notes: Vec::new(),
-        };
-        self.clusters.lock().unwrap().insert(spec.id.clone(), observation.clone());
-        Ok(observation)
-    }
-
-    async fn observe(&self, id: &ClusterId) -> Result<ClusterObservation, RuntimeError> {
-        Ok(self.clusters.lock().unwrap().get(id).cloned().unwrap_or_else(ClusterObservation::missing))
-    }
-
-    async fn delete(&self, id: &ClusterId) -> Result<(), RuntimeError> {
-        self.clusters.lock().unwrap().remove(id);
-        Ok(())
-    }
-}
-
-impl ClusterRuntime for SimulatedRuntime {
-    fn session_jobs(self: &Arc<Self>, state_dir: &std::path::Path) -> SessionJobRuntime<Self> {
-        SessionJobRuntime::new(self.clone(), state_dir)
-    }
-
-    async fn shut_down(&self, _stop_jobs: bool) {}
-}
 
 /// Peak and current resident memory of this process, in MiB (`VmHWM`, `VmRSS`).
 fn memory_mib() -> (f64, f64) {
@@ -176,11 +87,7 @@ async fn main() {
     let (baseline_peak, _) = memory_mib();
 
     let store = LocalStore::open(&state_dir).expect("store");
-    let runtime = |rest_url: &str| SimulatedRuntime {
-        rest_url: rest_url.to_owned(),
-        clusters: Mutex::new(HashMap::new()),
-        state_dir: state_dir.clone(),
-    };
+    let runtime = |rest_url: &str| SimulatedRuntime::new(flink.clone(), rest_url, state_dir.clone());
     let first = runtime(&rest_url);
     let deploy = run_until(&store, first, &repo, |all| all.len() == DEPLOYMENTS && all.iter().all(running)).await;
     let (deploy_peak, _) = memory_mib();

@@ -13,6 +13,11 @@ use serde_json::{Value, json};
 use super::*;
 use crate::store::FIELD_MANAGER;
 
+#[path = "../../../tests/common/fake_api.rs"]
+mod fake_api;
+
+use fake_api::{Seen, read, response, status};
+
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
 const PATH: &str = "/apis/flink.apache.org/v1beta1/namespaces/flink/flinkdeployments";
@@ -25,52 +30,12 @@ fn store() -> (KubernetesStore, Handle) {
     (store, handle)
 }
 
-/// One request as the fake API server saw it.
-#[derive(Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    query: String,
-    content_type: String,
-    body: Value,
-}
-
-async fn read(request: Request<Body>) -> Seen {
-    let (parts, body) = request.into_parts();
-    let bytes = body.collect_bytes().await.expect("request body");
-    Seen {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().unwrap_or_default().to_owned(),
-        content_type: parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        body: if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") },
-    }
-}
-
-fn response(code: u16, body: &Value) -> Response<Body> {
-    Response::builder()
-        .status(code)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from(serde_json::to_vec(body).expect("JSON")))
-        .expect("response")
-}
-
 /// Answers the next request with `code` and `body`, returning what was asked.
 async fn answer(api: &mut Handle, code: u16, body: Value) -> Seen {
     let (request, send) = api.next_request().await.expect("the store sent no further request");
     let seen = read(request).await;
     send.send_response(response(code, &body));
     seen
-}
-
-fn status(code: u16, reason: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": format!("{reason} (fake API server)"), "reason": reason, "code": code})
 }
 
 async fn bounded<T>(future: impl Future<Output = T>) -> T {
