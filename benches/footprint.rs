@@ -1,8 +1,9 @@
 //! The operator's own footprint with 1,000 FlinkDeployments: the real manager (Git working copy → load → validate →
 //! store → one controller task per resource), the local store on disk, and a simulated cluster runtime whose every
-//! cluster answers Flink REST from one loopback server. Measures the time until all 1,000 jobs are RUNNING, the
-//! time of a full resync after a restart (every resource reconciled once by a fresh manager over the stored state),
-//! and the process's peak resident memory. `cargo bench --bench footprint`; figures go to docs/benchmarks.md.
+//! cluster answers Flink REST from one loopback server. The operator runs in a process of its own (this binary with
+//! `--operator`), so its memory is measured alone, from outside (`/proc/<pid>/status`): first a deploy of all 1,000
+//! from Git until every job is RUNNING, then a restart, until a fresh operator has reconciled every resource once
+//! (a full resync). `cargo bench --bench footprint`; figures go to docs/benchmarks.md.
 
 mod common;
 #[path = "../tests/common/fake_flink.rs"]
@@ -24,9 +25,9 @@ use flinkops::store::{LocalStore, Store};
 const DEPLOYMENTS: usize = 1_000;
 const DEADLINE: Duration = Duration::from_secs(300);
 
-/// Peak and current resident memory of this process, in MiB (`VmHWM`, `VmRSS`).
-fn memory_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// Peak and current resident memory of process `pid`, in MiB (`VmHWM`, `VmRSS`).
+fn memory_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
@@ -41,38 +42,74 @@ fn running(deployment: &FlinkDeployment) -> bool {
     deployment.status.as_ref().and_then(|s| s.job_status.as_ref()).and_then(|j| j.state) == Some(FlinkJobState::Running)
 }
 
-/// Runs the manager until `done` says so (or the deadline passes); returns how long that took.
-async fn run_until<F>(store: &LocalStore, runtime: SimulatedRuntime, repo: &std::path::Path, done: F) -> Duration
-where
-    F: Fn(&[FlinkDeployment]) -> bool,
-{
-    let started = Instant::now();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// The operator process: `--operator REPO STATE_DIR REST_URL [--adopt]`. With `--adopt` (a restart) the simulated
+/// runtime starts with every stored job's cluster running, as the clusters of a restarted operator are.
+async fn operator(args: &[String]) {
+    let [repo, state_dir, rest_url, rest @ ..] = args else { panic!("--operator REPO STATE_DIR REST_URL [--adopt]") };
+    let state_dir = std::path::PathBuf::from(state_dir);
+    let store = LocalStore::open(&state_dir).expect("store");
+    let runtime = SimulatedRuntime::new(Arc::new(FakeFlink::default()), rest_url, state_dir.clone());
+    if rest.iter().any(|a| a == "--adopt") {
+        let mut clusters = runtime.clusters.lock().unwrap();
+        for deployment in store.list::<FlinkDeployment>().await.expect("list") {
+            let id = ClusterId {
+                namespace: deployment.metadata.namespace.clone().unwrap_or_default(),
+                name: deployment.metadata.name.clone().unwrap_or_default(),
+            };
+            let job_id = deployment.status.as_ref().and_then(|s| s.job_status.as_ref()).and_then(|j| j.job_id.clone());
+            let observation = ClusterObservation {
+                status: ClusterStatus::Ready,
+                rest_url: Some(rest_url.clone()),
+                generation: deployment.metadata.generation,
+                job_id,
+                notes: Vec::new(),
+            };
+            clusters.insert(id, observation);
+        }
+    }
     let config = ManagerConfig {
         sync_interval: Duration::from_secs(3600),
         stop_jobs_on_exit: false,
         write_back: None,
-        state_dir: runtime.state_dir.clone(),
+        state_dir,
     };
-    let source = Worktree::new(repo, PathFilter::default());
-    let manager = tokio::spawn(manager::run(store.clone(), runtime, source, config, async {
-        let _ = stopped.await;
-    }));
+    let source = Worktree::new(std::path::Path::new(repo), PathFilter::default());
+    manager::run(store, runtime, source, config, std::future::pending::<()>()).await;
+}
+
+/// Runs the operator process until `done` (or the deadline); returns how long it took and its peak and current RSS
+/// at that moment, then kills it.
+async fn measure(args: &[&str], done: impl Fn() -> bool) -> (Duration, f64, f64) {
+    let started = Instant::now();
+    let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .arg("--operator")
+        .args(args)
+        .spawn()
+        .expect("start the operator process");
     let elapsed = loop {
-        let deployments = store.list::<FlinkDeployment>().await.expect("list");
-        if done(&deployments) {
+        if done() {
             break started.elapsed();
         }
         assert!(started.elapsed() < DEADLINE, "not done within {DEADLINE:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let _ = stop.send(());
-    manager.await.expect("manager");
-    elapsed
+    let (peak, current) = memory_mib(child.id());
+    child.kill().expect("stop the operator");
+    child.wait().expect("reap the operator");
+    (elapsed, peak, current)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    if let Some(position) = args.iter().position(|a| a == "--operator") {
+        runtime.block_on(operator(&args[position + 1..]));
+    } else {
+        runtime.block_on(bench());
+    }
+}
+
+async fn bench() {
     let work = tempfile::tempdir().expect("temp dir");
     let repo = work.path().join("repo");
     for index in 0..DEPLOYMENTS {
@@ -84,55 +121,41 @@ async fn main() {
     let address = serve_fake_flink(flink.clone()).await;
     let rest_url = format!("http://{address}");
     let state_dir = work.path().join("state");
-    let (baseline_peak, _) = memory_mib();
+    let state = state_dir.to_str().expect("UTF-8 path");
+    let repo_arg = repo.to_str().expect("UTF-8 path");
 
-    let store = LocalStore::open(&state_dir).expect("store");
-    let runtime = |rest_url: &str| SimulatedRuntime::new(flink.clone(), rest_url, state_dir.clone());
-    let first = runtime(&rest_url);
-    let deploy = run_until(&store, first, &repo, |all| all.len() == DEPLOYMENTS && all.iter().all(running)).await;
-    let (deploy_peak, _) = memory_mib();
-    println!("deploy: {DEPLOYMENTS} FlinkDeployments from Git to RUNNING in {:.2} s", deploy.as_secs_f64());
-
-    // A restarted flinkops: a fresh store over the same state directory and a runtime that still has every cluster.
-    let restarted = runtime(&rest_url);
-    {
-        let stored = store.list::<FlinkDeployment>().await.expect("list");
-        let mut clusters = restarted.clusters.lock().unwrap();
-        for deployment in &stored {
-            let id = ClusterId {
-                namespace: deployment.metadata.namespace.clone().unwrap_or_default(),
-                name: deployment.metadata.name.clone().unwrap_or_default(),
-            };
-            let job = deployment.status.as_ref().and_then(|s| s.job_status.as_ref()).and_then(|j| j.job_id.clone());
-            clusters.insert(
-                id,
-                ClusterObservation {
-                    status: ClusterStatus::Ready,
-                    rest_url: Some(rest_url.clone()),
-                    generation: deployment.metadata.generation,
-                    job_id: job,
-                    notes: Vec::new(),
-                },
-            );
+    // The operator's store, read as files: every resource RUNNING.
+    let all_running = || {
+        let mut running_count = 0;
+        for namespace in std::fs::read_dir(state_dir.join("resources/flinkdeployments")).into_iter().flatten().flatten()
+        {
+            for file in std::fs::read_dir(namespace.path()).into_iter().flatten().flatten() {
+                let Ok(text) = std::fs::read(file.path()) else { continue };
+                if serde_json::from_slice::<FlinkDeployment>(&text).is_ok_and(|d| running(&d)) {
+                    running_count += 1;
+                }
+            }
         }
-    }
-    drop(store);
+        running_count == DEPLOYMENTS
+    };
+    let (deploy, deploy_peak, deploy_rss) = measure(&[repo_arg, state, &rest_url], all_running).await;
+    println!(
+        "deploy: {DEPLOYMENTS} FlinkDeployments from Git to RUNNING in {:.2} s; operator peak RSS {deploy_peak:.1} MiB \
+         (RSS then {deploy_rss:.1} MiB)",
+        deploy.as_secs_f64()
+    );
+
     let polls_before: HashMap<String, u64> = flink.polls.lock().unwrap().clone();
     let requests_before = flink.requests.load(Ordering::Relaxed);
-    let store = LocalStore::open(&state_dir).expect("reopen store");
-    let polled_again = |flink: &FakeFlink| {
+    let polled_again = || {
         let polls = flink.polls.lock().unwrap();
         polls.len() >= DEPLOYMENTS && polls.iter().all(|(job, n)| *n > polls_before.get(job).copied().unwrap_or(0))
     };
-    let resync = run_until(&store, restarted, &repo, |_| polled_again(&flink)).await;
-    let (peak, current) = memory_mib();
+    let (resync, resync_peak, resync_rss) = measure(&[repo_arg, state, &rest_url, "--adopt"], polled_again).await;
     println!(
-        "resync: all {DEPLOYMENTS} reconciled by a restarted manager in {:.2} s ({} REST requests)",
+        "resync: a restarted operator reconciled all {DEPLOYMENTS} in {:.2} s ({} REST requests); operator peak RSS \
+         {resync_peak:.1} MiB (RSS then {resync_rss:.1} MiB)",
         resync.as_secs_f64(),
         flink.requests.load(Ordering::Relaxed) - requests_before
-    );
-    println!(
-        "memory: peak RSS {peak:.1} MiB (before the operator started {baseline_peak:.1} MiB, after the first deploy \
-         {deploy_peak:.1} MiB), RSS at the end {current:.1} MiB"
     );
 }
