@@ -50,8 +50,9 @@ async fn operator(args: &[String]) {
     let store = LocalStore::open(&state_dir).expect("store");
     let runtime = SimulatedRuntime::new(Arc::new(FakeFlink::default()), rest_url, state_dir.clone());
     if rest.iter().any(|a| a == "--adopt") {
+        let stored = store.list::<FlinkDeployment>().await.expect("list");
         let mut clusters = runtime.clusters.lock().unwrap();
-        for deployment in store.list::<FlinkDeployment>().await.expect("list") {
+        for deployment in stored {
             let id = ClusterId {
                 namespace: deployment.metadata.namespace.clone().unwrap_or_default(),
                 name: deployment.metadata.name.clone().unwrap_or_default(),
