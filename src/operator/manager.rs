@@ -18,7 +18,7 @@ use crate::manifests::load::load_texts;
 use crate::runtime::kubernetes::KubernetesRuntime;
 use crate::runtime::local::LocalRuntime;
 use crate::runtime::{Runtime, SessionJobRuntime};
-use crate::store::{ObjectRef, Store, StoredResource};
+use crate::store::{ObjectRef, Store, StoreError, StoredResource};
 use crate::validation::{Resource, Severity};
 use crate::writeback::WriteBack;
 
@@ -252,6 +252,42 @@ fn ensure_task<'t, S: Store, R: ClusterRuntime>(
     })
 }
 
+/// Applies one manifest of `revision` and reports the sync on the resource as an event: `Synced` when its spec
+/// changed (with the fields left to other managers), `SyncFailed` when the apply failed. Returns the new generation.
+async fn sync_one<S: Store, K: StoredResource>(
+    store: &S,
+    desired: &K,
+    revision: &str,
+) -> Result<Option<i64>, StoreError> {
+    let target = desired.store_ref();
+    let before = store.get::<K>(&target.namespace, &target.name).await.ok().flatten();
+    let before_generation = before.as_ref().and_then(|o| o.meta().generation);
+    match store.apply_reporting(desired, FIELD_MANAGER).await {
+        Ok(applied) => {
+            let generation = applied.object.meta().generation;
+            if generation != before_generation {
+                let mut note = format!("revision {revision} applied (generation {})", generation.unwrap_or_default());
+                if !applied.stripped.is_empty() {
+                    let left: Vec<String> = applied
+                        .stripped
+                        .iter()
+                        .map(|field| format!("{} ({})", field.path, field.managers.join(", ")))
+                        .collect();
+                    note.push_str(&format!("; left to their managers: {}", left.join(", ")));
+                }
+                store.publish_event(&applied.object, false, "Synced", &note).await;
+            }
+            Ok(generation)
+        }
+        Err(error) => {
+            if let Some(live) = &before {
+                store.publish_event(live, true, "SyncFailed", &format!("revision {revision}: {error}")).await;
+            }
+            Err(error)
+        }
+    }
+}
+
 /// Loads, validates and applies one revision: valid resources are applied, invalid ones are reported with file,
 /// line and field and left as they were, and stored resources that are no longer in Git are deleted (their
 /// controllers stop their jobs). A revision with errors deletes nothing: a file that does not parse would
@@ -289,18 +325,12 @@ pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], re
     }
     for manifest in &set.manifests {
         let applied = match &manifest.resource {
-            Some(Resource::Deployment(deployment)) => store
-                .apply(deployment.as_ref(), FIELD_MANAGER)
-                .await
-                .map(|d| (d.metadata.generation, d.metadata.resource_version)),
-            Some(Resource::SessionJob(job)) => store
-                .apply(job.as_ref(), FIELD_MANAGER)
-                .await
-                .map(|j| (j.metadata.generation, j.metadata.resource_version)),
+            Some(Resource::Deployment(deployment)) => sync_one(store, deployment.as_ref(), revision).await,
+            Some(Resource::SessionJob(job)) => sync_one(store, job.as_ref(), revision).await,
             None => continue,
         };
         match applied {
-            Ok((generation, _)) => {
+            Ok(generation) => {
                 tracing::debug!(kind = %manifest.kind, namespace = %manifest.namespace, name = %manifest.name, ?generation, "applied");
                 // The manifest loads again: a manifest error recorded for it is over.
                 let (namespace, name) = (manifest.namespace.as_str(), manifest.name.as_str());

@@ -9,6 +9,7 @@
 //! can skip status-only updates.
 
 mod error;
+pub mod eventing;
 pub mod kubernetes;
 mod local;
 mod managed;
@@ -312,6 +313,19 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// A receiver that falls behind gets `RecvError::Lagged`: it has missed events and must re-list to resync, as
     /// a kube watcher re-lists after a desync.
     fn watch(&self) -> broadcast::Receiver<StoreEvent>;
+
+    /// Publishes an event about `object` where the store has events (Kubernetes: [`eventing::EventingStore`]);
+    /// elsewhere it does nothing (the local store's record is the log). Never fails: an event is best effort.
+    fn publish_event<K: StoredResource>(
+        &self,
+        object: &K,
+        warning: bool,
+        reason: &str,
+        note: &str,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (object, warning, reason, note);
+        async {}
+    }
 }
 
 #[cfg(test)]

@@ -16,9 +16,11 @@ use super::super::operator_config::{self, DEFAULT_HEALTH_PORT, DEFAULT_METRICS_P
 use super::Args;
 use crate::git::filter::PathFilter;
 use crate::kubernetes::KubernetesDefaults;
+use crate::kubernetes::events::EventPublisher;
 use crate::kubernetes::leader::{LeaderConfig, LeaderElector};
 use crate::operator::manager::{self, ManagerConfig};
 use crate::runtime::kubernetes::KubernetesRuntime;
+use crate::store::eventing::EventingStore;
 use crate::store::{KubernetesStore, WatchNamespaces};
 use crate::webhook::{self, HealthConfig, Metrics, WebhookConfig};
 
@@ -82,7 +84,12 @@ pub(super) async fn run(args: &Args, manager_config: ManagerConfig, filter: Path
     if args.stop_jobs_on_exit {
         warn!("--stop-jobs-on-exit has no effect on Kubernetes: a cluster belongs to its FlinkDeployment");
     }
-    let store = KubernetesStore::new(client.clone(), watched_namespaces(&operator));
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("flinkops-{}", std::process::id()));
+    let reporter = kube::runtime::events::Reporter { controller: "flinkops".into(), instance: Some(identity.clone()) };
+    let store = EventingStore::new(
+        KubernetesStore::new(client.clone(), watched_namespaces(&operator)),
+        EventPublisher::new(client.clone(), reporter),
+    );
     let defaults = KubernetesDefaults { service_account: operator.job_service_account.clone(), ..Default::default() };
     let mut runtime = KubernetesRuntime::new(client.clone(), defaults).with_deploy_timeout(DEPLOY_WAIT);
     if let Some(template) = &args.rest_url_template {
@@ -103,8 +110,7 @@ pub(super) async fn run(args: &Args, manager_config: ManagerConfig, filter: Path
             .clone()
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| "default".to_owned());
-        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("flinkops-{}", std::process::id()));
-        let mut config = LeaderConfig::new(namespace, identity);
+        let mut config = LeaderConfig::new(namespace, identity.clone());
         if let Some(name) = &operator.leader_election.lease_name {
             config.lease_name = name.clone();
         }
