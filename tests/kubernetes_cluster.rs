@@ -171,3 +171,90 @@ async fn k8s_test_deleting_the_flinkdeployment_garbage_collects_its_cluster() {
     tokio::time::timeout(WAIT, owner_gone).await.expect("FlinkDeployment not deleted in time").unwrap();
     delete_namespace(&client, &ns).await;
 }
+
+/// A manifest in a working copy, in `namespace`, with `image`.
+fn write_manifest(dir: &std::path::Path, namespace: &str, image: &str) {
+    let manifest = format!(
+        "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata:\n  name: clicks\n  namespace: {namespace}\n\
+         spec:\n  flinkVersion: v2_3\n  image: {image}\n  flinkConfiguration:\n    taskmanager.numberOfTaskSlots: \"2\"\n\
+         \x20 jobManager:\n    resource: {{memory: 1024m, cpu: 0.2}}\n  taskManager:\n    replicas: 1\n\
+         \x20   resource: {{memory: 1024m, cpu: 0.2}}\n  job:\n\
+         \x20   jarURI: local:///opt/flink/examples/streaming/StateMachineExample.jar\n    parallelism: 2\n\
+         \x20   upgradeMode: stateless\n"
+    );
+    std::fs::write(dir.join("clicks.yaml"), manifest).unwrap();
+}
+
+/// Polls `check` every second until it gives a value, for at most [`WAIT`].
+async fn until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn k8s_test_run_applies_git_leaves_other_managers_fields_and_cleans_up() {
+    let Some(client) = client("k8s_test_run_applies_git_leaves_other_managers_fields_and_cleans_up").await else {
+        return;
+    };
+    install_crds(&client).await;
+    let namespace = namespace(&client, "run").await;
+    let repo = tempfile::tempdir().unwrap();
+    write_manifest(repo.path(), &namespace, "flink:2.3");
+    let state = tempfile::tempdir().unwrap();
+    let kubeconfig = std::env::var(KUBECONFIG_ENV).unwrap();
+    let mut operator = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["run", "--repo"])
+        .arg(repo.path())
+        .args(["--interval", "2s", "--kubeconfig", &kubeconfig, "--state-dir"])
+        .arg(state.path())
+        .env("FLINKOPS_WATCH_NAMESPACES", &namespace)
+        .spawn()
+        .expect("start flinkops run");
+
+    // The manifest is applied from Git, its cluster is created and owned by it, and its status is written.
+    let api: Api<FlinkDeployment> = Api::namespaced(client.clone(), &namespace);
+    let applied = until("status written", || async {
+        let live = api.get_opt("clicks").await.ok()??;
+        live.status.as_ref()?.lifecycle_state?;
+        Some(live)
+    })
+    .await;
+    let uid = applied.meta().uid.clone().unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+    for name in ["clicks", "clicks-taskmanager"] {
+        let deployment = until(name, || async { deployments.get_opt(name).await.ok()? }).await;
+        let owner = deployment.metadata.owner_references.unwrap_or_default();
+        assert!(owner.iter().any(|o| o.uid == uid && o.controller == Some(true)), "{name} is owned by clicks");
+    }
+
+    // Another manager (an HPA, say) takes spec.taskManager.replicas; a new Git revision changes the image only.
+    let scale = json!({"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+        "metadata": {"name": "clicks"}, "spec": {"taskManager": {"replicas": 3}}});
+    api.patch("clicks", &PatchParams::apply("hpa-test").force(), &Patch::Apply(&scale)).await.unwrap();
+    write_manifest(repo.path(), &namespace, "flink:2.3.1");
+    let synced = until("new image applied", || async {
+        let live = api.get_opt("clicks").await.ok()??;
+        (live.spec.image.as_deref() == Some("flink:2.3.1")).then_some(live)
+    })
+    .await;
+    assert_eq!(synced.spec.task_manager.as_ref().and_then(|t| t.replicas), Some(3), "the other manager's field stays");
+
+    // Deleting the resource: the finalizer runs, the cluster goes, then the resource.
+    api.delete("clicks", &DeleteParams::default()).await.unwrap();
+    until("resource gone", || async { api.get_opt("clicks").await.ok()?.is_none().then_some(()) }).await;
+    until("cluster gone", || async { deployments.get_opt("clicks").await.ok()?.is_none().then_some(()) }).await;
+
+    let _ = operator.kill();
+    let _ = operator.wait();
+    delete_namespace(&client, &namespace).await;
+}
