@@ -72,6 +72,7 @@ async fn operator(args: &[String]) {
         sync_interval: Duration::from_secs(3600),
         stop_jobs_on_exit: false,
         write_back: None,
+        prune: flinkops::operator::manager::Prune::On,
         state_dir,
     };
     let source = Worktree::new(std::path::Path::new(repo), PathFilter::default());

@@ -17,7 +17,7 @@ use common::flink::*;
 use common::operator::{ClusterGuard, Operator, status_row, stored_status};
 use common::test_job::TestJob;
 use flinkops::crd::FlinkDeployment;
-use flinkops::operator::manager::apply_snapshot;
+use flinkops::operator::manager::{Prune, apply_snapshot};
 use flinkops::store::{LocalStore, Store};
 use git_support::{WorkRepo, bare_remote};
 use serde_json::Value;
@@ -370,7 +370,7 @@ fn a_revision_with_errors_reports_them_applies_the_rest_and_deletes_nothing() {
         file("apps/orders.yaml", &deployment("orders", jar, work, 100, "")),
         file("apps/old.yaml", &deployment("old", jar, work, 1, "")),
     ];
-    runtime.block_on(apply_snapshot(&store, &first, "r1"));
+    runtime.block_on(apply_snapshot(&store, &first, "r1", Prune::On));
     let generation = get("orders").unwrap().metadata.generation;
 
     let misspelt = orders_misspelt(jar, work);
@@ -379,7 +379,7 @@ fn a_revision_with_errors_reports_them_applies_the_rest_and_deletes_nothing() {
         file("apps/syntax.yaml", SYNTAX_ERROR),
         file("apps/more.yaml", &deployment("more", jar, work, 1, "")),
     ];
-    runtime.block_on(apply_snapshot(&store, &broken, "r2"));
+    runtime.block_on(apply_snapshot(&store, &broken, "r2", Prune::On));
     let orders = get("orders").expect("a resource whose file broke is not deleted");
     assert_eq!(orders.metadata.generation, generation, "its last valid spec is kept");
     let error: Value = serde_json::from_str(orders.status.unwrap().error.as_deref().expect("status.error")).unwrap();
@@ -395,7 +395,7 @@ fn a_revision_with_errors_reports_them_applies_the_rest_and_deletes_nothing() {
         file("apps/orders.yaml", &deployment("orders", jar, work, 200, "")),
         file("apps/more.yaml", &deployment("more", jar, work, 1, "")),
     ];
-    runtime.block_on(apply_snapshot(&store, &fixed, "r3"));
+    runtime.block_on(apply_snapshot(&store, &fixed, "r3", Prune::On));
     assert!(get("orders").unwrap().metadata.generation > generation, "the fixed file is applied");
     assert!(get("old").is_none_or(|o| o.metadata.deletion_timestamp.is_some()), "a clean revision prunes");
 }

@@ -23,6 +23,16 @@ pub(super) struct OperatorConfig {
     pub(super) health: PortSettings,
     /// Leader election on a Lease.
     pub(super) leader_election: LeaderElectionSettings,
+    /// The Git source (the chart passes URL, branch, path and interval as flags; `prune` is read here).
+    pub(super) git: GitSettings,
+}
+
+/// `git:` of [`OperatorConfig`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(super) struct GitSettings {
+    /// Delete resources whose manifests left Git (after a savepoint); off by default.
+    pub(super) prune: bool,
 }
 
 /// `webhook:` of [`OperatorConfig`].
@@ -85,6 +95,7 @@ mod tests {
 git:
   url: "https://git.example.com/platform.git"
   branch: "main"
+  prune: true
 watchNamespaces: ["team-a","team-b"]
 jobServiceAccount: "flink"
 webhook:
@@ -107,6 +118,7 @@ logFormat: "json"
         assert!(config.webhook.enabled);
         assert_eq!(config.health.port, Some(8085));
         assert_eq!(config.leader_election.lease_name.as_deref(), Some("release-flinkops-leader"));
+        assert!(config.git.prune);
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub(super) use kubernetes::client as kubernetes_client;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::operator::manager::{self, ManagerConfig};
+use crate::operator::manager::{self, ManagerConfig, Prune};
 use crate::runtime::local::LocalRuntime;
 use crate::store::LocalStore;
 use crate::writeback::{WriteBack, WriteBackConfig};
@@ -32,6 +32,10 @@ pub struct Args {
     /// Service's cluster DNS name; for an operator outside the cluster, a port-forward or ingress address).
     #[arg(long, conflicts_with = "local")]
     rest_url_template: Option<String>,
+    /// Delete resources whose manifests left Git, each job stopped with a savepoint first (on Kubernetes prune is
+    /// off unless this or the configuration's `git.prune` says so; `--local` always prunes).
+    #[arg(long, conflicts_with = "local")]
+    prune: bool,
     /// Where the manifests come from.
     #[command(flatten)]
     source: super::source::SourceArgs,
@@ -204,6 +208,7 @@ fn manager_config(
         stop_jobs_on_exit: args.stop_jobs_on_exit,
         write_back,
         state_dir: args.state_dir.clone(),
+        prune: if args.local || args.prune { Prune::On } else { Prune::Off },
     };
     Ok((config, filter))
 }

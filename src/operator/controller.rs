@@ -207,7 +207,13 @@ impl<S: Store, R: Runtime> Controller<S, R> {
                 savepoint_on_deletion: crate::flink::config_keys::flag(
                     &config,
                     "kubernetes.operator.job.savepoint-on-deletion",
-                ) == Some(true),
+                ) == Some(true)
+                    || resource
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(super::manager::PRUNED_ANNOTATION))
+                        .is_some_and(|v| v == "true"),
                 // A bad schedule is reported by validation; until it is fixed no periodic snapshot is taken.
                 trigger_config: TriggerConfig::from_config(&config, true).unwrap_or_default(),
                 retention: RetentionPolicy::from_config(&config, RetentionThresholds::default()).unwrap_or_default(),

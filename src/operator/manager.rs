@@ -116,7 +116,23 @@ pub struct ManagerConfig {
     pub write_back: Option<(WriteBack, Duration)>,
     /// Where the session-job runtime records its submissions.
     pub state_dir: std::path::PathBuf,
+    /// Delete the resources whose manifests left Git ([`Prune`]).
+    pub prune: Prune,
 }
+
+/// What happens to a stored resource whose manifest is no longer in Git.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prune {
+    /// Left alone, with a warning (the default on Kubernetes, where others may create resources too).
+    Off,
+    /// Marked with [`PRUNED_ANNOTATION`] (so its job is stopped with a savepoint first) and deleted.
+    On,
+}
+
+/// Set on a resource sync deletes because its manifest left Git: the controller then takes a savepoint before the
+/// job goes, whatever `kubernetes.operator.job.savepoint-on-deletion` says, so the job's state is never lost to a
+/// removed file.
+pub const PRUNED_ANNOTATION: &str = "flinkops.io/pruned";
 
 /// Runs until `shutdown` resolves.
 pub async fn run<S: Store, R: ClusterRuntime, Src: Source>(
@@ -176,7 +192,7 @@ pub async fn run<S: Store, R: ClusterRuntime, Src: Source>(
                     SyncOutcome::Updated { from, to } => {
                         info!(from = from.as_deref().unwrap_or("-"), to = %to, "new revision");
                         if let Some(snapshot) = source.current() {
-                            apply_snapshot(&store, &snapshot.files, &snapshot.revision).await;
+                            apply_snapshot(&store, &snapshot.files, &snapshot.revision, config.prune).await;
                         }
                     }
                     SyncOutcome::Failed(error) => {
@@ -252,6 +268,20 @@ fn ensure_task<'t, S: Store, R: ClusterRuntime>(
     })
 }
 
+/// Marks a resource whose manifest left Git with [`PRUNED_ANNOTATION`] (its job is stopped with a savepoint) and
+/// deletes it; the controller's finalizer does the rest.
+async fn prune_one<S: Store, K: StoredResource>(store: &S, object: &ObjectRef) -> Result<(), StoreError> {
+    if let Some(mut live) = store.get::<K>(&object.namespace, &object.name).await? {
+        let annotations = live.meta_mut().annotations.get_or_insert_with(Default::default);
+        if annotations.get(PRUNED_ANNOTATION).map(String::as_str) != Some("true") {
+            annotations.insert(PRUNED_ANNOTATION.to_owned(), "true".to_owned());
+            live.meta_mut().resource_version = None;
+            store.apply(&live, FIELD_MANAGER).await?;
+        }
+    }
+    store.delete::<K>(&object.namespace, &object.name).await.map(|_| ())
+}
+
 /// Applies one manifest of `revision` and reports the sync on the resource as an event: `Synced` when its spec
 /// changed (with the fields left to other managers), `SyncFailed` when the apply failed. Returns the new generation.
 async fn sync_one<S: Store, K: StoredResource>(
@@ -292,7 +322,7 @@ async fn sync_one<S: Store, K: StoredResource>(
 /// line and field and left as they were, and stored resources that are no longer in Git are deleted (their
 /// controllers stop their jobs). A revision with errors deletes nothing: a file that does not parse would
 /// otherwise look like the deletion of everything in it.
-pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], revision: &str) {
+pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], revision: &str, prune: Prune) {
     let set = load_texts(files.iter().map(|(path, bytes)| (path.clone(), Ok(bytes.clone()))));
     for problem in &set.problems {
         match problem.severity {
@@ -367,9 +397,13 @@ pub async fn apply_snapshot<S: Store>(store: &S, files: &[(String, Vec<u8>)], re
         if in_git.contains(&object) {
             continue;
         }
+        if prune == Prune::Off {
+            warn!(resource = %object, revision, "not in Git; left alone (prune is off)");
+            continue;
+        }
         let deleted = match object.kind {
-            Kind::FlinkDeployment => store.delete::<FlinkDeployment>(&object.namespace, &object.name).await.map(|_| ()),
-            Kind::FlinkSessionJob => store.delete::<FlinkSessionJob>(&object.namespace, &object.name).await.map(|_| ()),
+            Kind::FlinkDeployment => prune_one::<S, FlinkDeployment>(store, &object).await,
+            Kind::FlinkSessionJob => prune_one::<S, FlinkSessionJob>(store, &object).await,
         };
         match deleted {
             Ok(()) => info!(resource = %object, revision, "removed from Git; deleting"),
@@ -413,4 +447,49 @@ async fn report_manifest_error<S: Store, K: Managed>(
 /// Whether a `status.error` JSON is a manifest error (set by the sync, cleared only by the sync).
 pub fn is_manifest_error(error: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(error).is_ok_and(|e| e["type"] == MANIFEST_ERROR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LocalStore;
+
+    fn manifest(name: &str) -> (String, Vec<u8>) {
+        let text = format!(
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {{name: {name}, namespace: apps}}\n\
+             spec:\n  flinkVersion: v2_1\n  serviceAccount: flink\n  jobManager: {{resource: {{memory: 1024m, cpu: 1}}}}\n\
+             \x20 taskManager: {{replicas: 1, resource: {{memory: 1024m, cpu: 1}}}}\n"
+        );
+        (format!("apps/{name}.yaml"), text.into_bytes())
+    }
+
+    async fn names(store: &LocalStore) -> Vec<String> {
+        let all = store.list::<FlinkDeployment>().await.unwrap();
+        all.iter().map(|d| d.metadata.name.clone().unwrap_or_default()).collect()
+    }
+
+    #[tokio::test]
+    async fn without_prune_a_resource_that_left_git_is_left_alone() {
+        let store = LocalStore::in_memory();
+        apply_snapshot(&store, &[manifest("orders"), manifest("clicks")], "r1", Prune::Off).await;
+        apply_snapshot(&store, &[manifest("orders")], "r2", Prune::Off).await;
+        assert_eq!(names(&store).await, ["clicks", "orders"]);
+        let clicks = store.get::<FlinkDeployment>("apps", "clicks").await.unwrap().unwrap();
+        assert!(clicks.metadata.deletion_timestamp.is_none());
+    }
+
+    #[tokio::test]
+    async fn with_prune_a_resource_that_left_git_is_marked_for_a_savepoint_and_deleted() {
+        let store = LocalStore::in_memory();
+        apply_snapshot(&store, &[manifest("orders"), manifest("clicks")], "r1", Prune::On).await;
+        // The controller's finalizer holds it, as on Kubernetes, so the mark can be seen.
+        store.add_finalizer::<FlinkDeployment>("apps", "clicks", "flinkops.io/finalizer").await.unwrap();
+        apply_snapshot(&store, &[manifest("orders")], "r2", Prune::On).await;
+        let clicks = store.get::<FlinkDeployment>("apps", "clicks").await.unwrap().unwrap();
+        assert!(clicks.metadata.deletion_timestamp.is_some(), "deletion started");
+        let annotations = clicks.metadata.annotations.unwrap_or_default();
+        assert_eq!(annotations.get(PRUNED_ANNOTATION).map(String::as_str), Some("true"));
+        let orders = store.get::<FlinkDeployment>("apps", "orders").await.unwrap().unwrap();
+        assert!(orders.metadata.deletion_timestamp.is_none());
+    }
 }

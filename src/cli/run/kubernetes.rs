@@ -18,7 +18,7 @@ use crate::git::filter::PathFilter;
 use crate::kubernetes::KubernetesDefaults;
 use crate::kubernetes::events::EventPublisher;
 use crate::kubernetes::leader::{LeaderConfig, LeaderElector};
-use crate::operator::manager::{self, ManagerConfig};
+use crate::operator::manager::{self, ManagerConfig, Prune};
 use crate::runtime::kubernetes::KubernetesRuntime;
 use crate::store::eventing::EventingStore;
 use crate::store::{KubernetesStore, WatchNamespaces};
@@ -66,7 +66,7 @@ pub(in crate::cli) fn operator_config(path: Option<&Path>) -> Result<OperatorCon
 }
 
 /// Runs sync, controllers, webhook and health server against the cluster until SIGINT/SIGTERM or lost leadership.
-pub(super) async fn run(args: &Args, manager_config: ManagerConfig, filter: PathFilter) -> ExitCode {
+pub(super) async fn run(args: &Args, mut manager_config: ManagerConfig, filter: PathFilter) -> ExitCode {
     let operator = match operator_config(args.config.as_deref()) {
         Ok(config) => config,
         Err(message) => {
@@ -74,6 +74,9 @@ pub(super) async fn run(args: &Args, manager_config: ManagerConfig, filter: Path
             return ExitCode::from(2);
         }
     };
+    if operator.git.prune {
+        manager_config.prune = Prune::On;
+    }
     let client = match client(args.kubeconfig.as_deref()).await {
         Ok(client) => client,
         Err(message) => {
