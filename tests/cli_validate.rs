@@ -55,7 +55,7 @@ fn usage_errors_exit_two() {
 }
 
 #[test]
-fn commands_owned_by_later_work_say_so_instead_of_pretending() {
+fn commands_are_listed_and_usage_errors_say_what_is_missing() {
     let help = flinkops(&["--help"]);
     let text = String::from_utf8_lossy(&help.stdout);
     for command in ["run", "plan", "drift", "validate", "crds", "status", "autoscaler"] {
@@ -64,7 +64,17 @@ fn commands_owned_by_later_work_say_so_instead_of_pretending() {
     let drift = flinkops(&["drift"]);
     assert_eq!(drift.status.code(), Some(2), "drift without --repo is a usage error");
     assert!(String::from_utf8_lossy(&drift.stderr).contains("--repo"));
-    let kubernetes = flinkops(&["run", "--repo", "examples-repo"]);
-    assert_eq!(kubernetes.status.code(), Some(2), "only --local runs in this build");
-    assert!(String::from_utf8_lossy(&kubernetes.stderr).contains("only --local"));
+    // Without --local, run needs a Kubernetes cluster: none configured is a usage error that says so.
+    let kubernetes = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["run", "--repo", "examples-repo"])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .expect("run flinkops");
+    assert_eq!(kubernetes.status.code(), Some(2), "no cluster is a usage error");
+    let stderr = String::from_utf8_lossy(&kubernetes.stderr);
+    assert!(stderr.contains("no Kubernetes configuration") && stderr.contains("/nonexistent/kubeconfig"), "{stderr}");
+    let missing = flinkops(&["run", "--repo", "examples-repo", "--kubeconfig", "/nonexistent/kc"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/kc"));
 }
