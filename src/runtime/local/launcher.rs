@@ -306,6 +306,9 @@ struct Layout {
     log_dir: PathBuf,
     pid_dir: PathBuf,
     state_dir: PathBuf,
+    /// The JVMs' `java.io.tmpdir` (and so Flink's `io.tmp.dirs`): a killed JVM leaves its
+    /// extracted RPC jar (24 MB) and blob caches here rather than in the machine's `/tmp`.
+    tmp_dir: PathBuf,
 }
 
 impl Layout {
@@ -315,6 +318,7 @@ impl Layout {
             log_dir: work_dir.join("log"),
             pid_dir: work_dir.join("pids"),
             state_dir: work_dir.join("state"),
+            tmp_dir: work_dir.join("tmp"),
         }
     }
 
@@ -380,7 +384,15 @@ impl LocalFlinkCluster {
                 "found a process left by an earlier run");
         }
         let layout = Layout::new(&spec.work_dir);
-        for dir in [&layout.conf_dir, &layout.log_dir, &layout.pid_dir, &layout.state_dir] {
+        // No process of this cluster runs now (stale ones were just cleaned up): what is in its
+        // temporary directory was left by killed JVMs.
+        match fs::remove_dir_all(&layout.tmp_dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(LaunchError::io(format!("emptying {}", layout.tmp_dir.display()), e));
+            }
+            _ => {}
+        }
+        for dir in [&layout.conf_dir, &layout.log_dir, &layout.pid_dir, &layout.state_dir, &layout.tmp_dir] {
             fs::create_dir_all(dir).map_err(|e| LaunchError::io(format!("creating {}", dir.display()), e))?;
         }
         // reqwest is built with `rustls-no-provider` and panics when building a client without a
@@ -513,12 +525,17 @@ impl LocalFlinkCluster {
             let last_observation = match self.http.get(&url).send().await {
                 Ok(response) if response.status().is_success() => match response.json::<serde_json::Value>().await {
                     Ok(overview) => {
-                        let registered = overview.get("taskmanagers").and_then(serde_json::Value::as_u64).unwrap_or(0);
-                        if registered >= u64::from(taskmanagers) {
-                            info!(rest = %self.rest_url(), registered, "Flink cluster ready");
-                            return Ok(overview);
+                        let offered = match registered_taskmanagers(&overview) >= u64::from(taskmanagers) {
+                            true => self.registered_slots().await,
+                            false => Ok(0),
+                        };
+                        match offered.and_then(|offered| readiness(&overview, taskmanagers, offered)) {
+                            Ok(()) => {
+                                info!(rest = %self.rest_url(), slots = slots_total(&overview), "Flink cluster ready");
+                                return Ok(overview);
+                            }
+                            Err(observation) => observation,
                         }
-                        format!("{registered} of {taskmanagers} TaskManagers registered")
                     }
                     Err(e) => format!("unreadable /overview: {e}"),
                 },
@@ -530,6 +547,22 @@ impl LocalFlinkCluster {
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
+    }
+
+    /// The slots the registered TaskManagers offer (`GET /taskmanagers`). A TaskManager registers
+    /// before its slot report reaches the slot manager, so `/overview` can count it without its slots.
+    async fn registered_slots(&self) -> Result<u64, String> {
+        let url = format!("{}/taskmanagers", self.rest_url());
+        let response = self.http.get(&url).send().await.map_err(|e| format!("REST not reachable: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("/taskmanagers answered {}", response.status()));
+        }
+        let listing: serde_json::Value = response.json().await.map_err(|e| format!("unreadable /taskmanagers: {e}"))?;
+        Ok(listing
+            .get("taskmanagers")
+            .and_then(serde_json::Value::as_array)
+            .map(|tms| tms.iter().filter_map(|tm| tm.get("slotsNumber").and_then(serde_json::Value::as_u64)).sum())
+            .unwrap_or(0))
     }
 
     /// Starts the JobManager (again, e.g. after [`Self::stop_process`]) on the same ports.
@@ -707,6 +740,8 @@ impl LocalFlinkCluster {
 
         let mut command = Command::new(&self.spec.java);
         command
+            // First, so a `-Djava.io.tmpdir` of the user's JVM options wins.
+            .arg(format!("-Djava.io.tmpdir={}", self.layout.tmp_dir.display()))
             .args(jvm_flags)
             .args(JAVA_17_MODULE_FLAGS)
             .arg(format!("-Dlog.file={}", log_file.display()))
@@ -842,6 +877,30 @@ pub fn cleanup_stale_processes(work_dir: &Path) -> Result<Vec<StaleProcess>, Lau
 
 /// Renders flat `key: "value"` lines. Values are always double-quoted so YAML never reinterprets
 /// them (`on`, `1e3`, `*`); Flink converts the strings to the option types itself.
+/// Whether a cluster is ready: `taskmanagers` TaskManagers registered and every slot they offer
+/// (`offered`, from `GET /taskmanagers`) counted in `slots-total`, or what is still missing.
+fn readiness(overview: &serde_json::Value, taskmanagers: u32, offered: u64) -> Result<(), String> {
+    let registered = registered_taskmanagers(overview);
+    if registered < u64::from(taskmanagers) {
+        return Err(format!("{registered} of {taskmanagers} TaskManagers registered"));
+    }
+    let reported = slots_total(overview);
+    if reported < offered {
+        return Err(format!("{reported} of {offered} slots reported"));
+    }
+    Ok(())
+}
+
+/// `taskmanagers` of a `GET /overview` answer.
+fn registered_taskmanagers(overview: &serde_json::Value) -> u64 {
+    overview.get("taskmanagers").and_then(serde_json::Value::as_u64).unwrap_or(0)
+}
+
+/// `slots-total` of a `GET /overview` answer.
+fn slots_total(overview: &serde_json::Value) -> u64 {
+    overview.get("slots-total").and_then(serde_json::Value::as_u64).unwrap_or(0)
+}
+
 fn render_flat_yaml(config: &BTreeMap<String, String>) -> Result<String, LaunchError> {
     let mut out = String::from("# Written by flinkops' local launcher; Flink 2.x reads only config.yaml.\n");
     for (key, value) in config {
@@ -1011,6 +1070,18 @@ fn tail_lines(path: &Path, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cluster_is_ready_only_when_every_registered_slot_is_reported() {
+        let overview =
+            |taskmanagers: u64, slots: u64| serde_json::json!({"taskmanagers": taskmanagers, "slots-total": slots});
+        assert_eq!(readiness(&overview(1, 2), 2, 0), Err("1 of 2 TaskManagers registered".to_owned()));
+        // The second TaskManager registered, its slot report has not arrived yet.
+        assert_eq!(readiness(&overview(2, 2), 2, 4), Err("2 of 4 slots reported".to_owned()));
+        assert_eq!(readiness(&overview(2, 4), 2, 4), Ok(()));
+        assert_eq!(readiness(&overview(3, 6), 2, 6), Ok(()));
+        assert_eq!(readiness(&serde_json::json!({}), 1, 0), Err("0 of 1 TaskManagers registered".to_owned()));
+    }
 
     #[test]
     fn yaml_values_are_quoted_and_escaped() {
