@@ -18,6 +18,7 @@ use common::operator::{ClusterGuard, Operator, status_row, stored_status};
 use common::test_job::TestJob;
 use flinkops::crd::FlinkDeployment;
 use flinkops::operator::manager::{Prune, apply_snapshot};
+use flinkops::operator::sync_record::synced_revision;
 use flinkops::store::{LocalStore, Store};
 use git_support::{WorkRepo, bare_remote};
 use serde_json::Value;
@@ -372,6 +373,7 @@ fn a_revision_with_errors_reports_them_applies_the_rest_and_deletes_nothing() {
     ];
     runtime.block_on(apply_snapshot(&store, &first, "r1", Prune::On));
     let generation = get("orders").unwrap().metadata.generation;
+    assert_eq!(synced_revision(&get("orders").unwrap()), Some("r1"));
 
     let misspelt = orders_misspelt(jar, work);
     let broken = [
@@ -382,7 +384,8 @@ fn a_revision_with_errors_reports_them_applies_the_rest_and_deletes_nothing() {
     runtime.block_on(apply_snapshot(&store, &broken, "r2", Prune::On));
     let orders = get("orders").expect("a resource whose file broke is not deleted");
     assert_eq!(orders.metadata.generation, generation, "its last valid spec is kept");
-    let error: Value = serde_json::from_str(orders.status.unwrap().error.as_deref().expect("status.error")).unwrap();
+    let error: Value =
+        serde_json::from_str(orders.status.clone().unwrap().error.as_deref().expect("status.error")).unwrap();
     assert_eq!(error["type"], "ManifestError");
     let message = error["message"].as_str().unwrap();
     let field_line = line_of(&misspelt, "paralelism");
@@ -390,6 +393,9 @@ fn a_revision_with_errors_reports_them_applies_the_rest_and_deletes_nothing() {
     assert!(message.contains("spec.job.paralelism") && message.contains("r2"), "{message}");
     assert!(get("old").is_some_and(|o| o.metadata.deletion_timestamp.is_none()), "nothing is pruned");
     assert!(get("more").is_some(), "valid resources of the same revision are applied");
+    assert_eq!(synced_revision(&orders), Some("r1"), "the broken revision is not recorded as applied");
+    let more_version = get("more").unwrap().metadata.resource_version;
+    assert_eq!(synced_revision(&get("more").unwrap()), Some("r2"));
 
     let fixed = [
         file("apps/orders.yaml", &deployment("orders", jar, work, 200, "")),
@@ -397,5 +403,9 @@ fn a_revision_with_errors_reports_them_applies_the_rest_and_deletes_nothing() {
     ];
     runtime.block_on(apply_snapshot(&store, &fixed, "r3", Prune::On));
     assert!(get("orders").unwrap().metadata.generation > generation, "the fixed file is applied");
+    assert_eq!(synced_revision(&get("orders").unwrap()), Some("r3"));
+    let more = get("more").unwrap();
+    assert_eq!(synced_revision(&more), Some("r2"), "an unchanged manifest keeps the revision it came from");
+    assert_eq!(more.metadata.resource_version, more_version, "and is not written again");
     assert!(get("old").is_none_or(|o| o.metadata.deletion_timestamp.is_some()), "a clean revision prunes");
 }

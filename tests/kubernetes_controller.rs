@@ -14,8 +14,13 @@ use std::time::Duration;
 use fake_api::{FakeApi, Seen};
 use fake_flink::{FakeFlink, SimulatedRuntime, serve_fake_flink};
 use flinkops::crd::FlinkDeployment;
+use flinkops::kubernetes::events::EventPublisher;
 use flinkops::operator::controller::{Controller, DEPLOYMENT_FINALIZER};
+use flinkops::operator::manager::{Prune, apply_snapshot};
+use flinkops::operator::sync_record::SYNC_REVISION_ANNOTATION;
+use flinkops::store::eventing::EventingStore;
 use flinkops::store::{KubernetesStore, Store, WatchNamespaces};
+use kube::runtime::events::Reporter;
 use serde_json::{Value, json};
 
 const PLURAL: &str = "flinkdeployments";
@@ -397,4 +402,57 @@ async fn delete_with_savepoint_on_deletion_stops_with_a_savepoint_before_the_fin
     );
     assert_eq!(last.body[1], json!({"op": "remove", "path": "/metadata/finalizers/0"}));
     assert!(bed.live().is_none(), "gone once the finalizer is removed");
+}
+
+/// Git's `wordcount` at `parallelism`, as a file of a revision.
+fn manifest_file(parallelism: u32) -> (String, Vec<u8>) {
+    let text = [
+        "apiVersion: flink.apache.org/v1beta1",
+        "kind: FlinkDeployment",
+        "metadata: {name: wordcount, namespace: flink}",
+        "spec:",
+        "  flinkVersion: v2_1",
+        "  image: flink:2.1",
+        "  serviceAccount: flink",
+        "  jobManager: {resource: {memory: 2048m, cpu: 1}}",
+        "  taskManager: {resource: {memory: 4g, cpu: 2}}",
+        &format!(
+            "  job: {{jarURI: local:///opt/flink/usrlib/job.jar, parallelism: {parallelism}, upgradeMode: stateless}}"
+        ),
+    ]
+    .join("\n");
+    ("apps/wordcount.yaml".to_owned(), text.into_bytes())
+}
+
+#[tokio::test]
+async fn sync_records_the_applied_revision_on_the_resource_and_reports_it_as_an_event() {
+    let (client, api) = FakeApi::start();
+    let reporter = Reporter { controller: "flinkops".into(), instance: Some("flinkops-0".into()) };
+    let store = EventingStore::new(
+        KubernetesStore::new(client.clone(), WatchNamespaces::Only(vec!["flink".into()])),
+        EventPublisher::new(client, reporter),
+    );
+    let annotations =
+        |api: &FakeApi| api.object(PLURAL, "flink", "wordcount").expect("stored")["metadata"]["annotations"].clone();
+
+    bounded(apply_snapshot(&store, &[manifest_file(2)], "r1", Prune::Off)).await;
+    assert_eq!(annotations(&api)[SYNC_REVISION_ANNOTATION], "r1");
+    let events = api.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "Synced");
+    assert!(events[0].1.contains("revision r1 applied (generation 1)"), "{events:?}");
+
+    // A revision that leaves the manifest as it was: the same record, no new generation, no event.
+    api.clear_requests();
+    bounded(apply_snapshot(&store, &[manifest_file(2)], "r2", Prune::Off)).await;
+    assert_eq!(annotations(&api)[SYNC_REVISION_ANNOTATION], "r1");
+    assert_eq!(api.object(PLURAL, "flink", "wordcount").unwrap()["metadata"]["generation"], 1);
+    assert!(api.events().is_empty(), "{:?}", api.events());
+
+    // A changed manifest: its revision is recorded and reported.
+    bounded(apply_snapshot(&store, &[manifest_file(4)], "r3", Prune::Off)).await;
+    assert_eq!(annotations(&api)[SYNC_REVISION_ANNOTATION], "r3");
+    let events = api.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].1.contains("revision r3 applied (generation 2)"), "{events:?}");
 }

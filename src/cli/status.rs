@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::OutputFormat;
 use crate::crd::status::{AutoscalerStatus, AutoscalerVertexStatus, ScalingHistoryEntry};
 use crate::crd::{FlinkDeployment, FlinkSessionJob};
+use crate::operator::sync_record::synced_revision;
 use crate::store::{LocalStore, Store};
 
 /// Arguments of `flinkops status`.
@@ -35,6 +36,8 @@ struct Row {
     error: Option<String>,
     generation: Option<i64>,
     observed_generation: Option<i64>,
+    /// The Git revision the resource's manifest was applied from.
+    sync_revision: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     autoscaler: Option<AutoscalerSummary>,
 }
@@ -156,6 +159,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
             error: status.error,
             generation: deployment.metadata.generation,
             observed_generation: status.observed_generation,
+            sync_revision: synced_revision(&deployment).map(str::to_owned),
             autoscaler: status.autoscaler.map(|a| AutoscalerSummary::from(*a)),
         });
     }
@@ -174,6 +178,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
             error: status.error,
             generation: session_job.metadata.generation,
             observed_generation: status.observed_generation,
+            sync_revision: synced_revision(&session_job).map(str::to_owned),
             autoscaler: None,
         });
     }
@@ -200,6 +205,9 @@ pub(super) fn run(args: &Args) -> ExitCode {
                     row.job_id.as_deref().unwrap_or("-"),
                     row.last_savepoint.as_deref().unwrap_or("-")
                 );
+                if let Some(revision) = &row.sync_revision {
+                    println!("    synced from revision {revision}");
+                }
                 if let Some(error) = &row.error {
                     println!("    error: {error}");
                 }

@@ -1,7 +1,10 @@
-//! `EventPublisher`: Kubernetes events (`events.k8s.io/v1`) about FlinkDeployments and FlinkSessionJobs, sent
-//! through kube's `Recorder`. Repeats of the same event (object, reason, note) within a window are not re-sent
-//! ([`Dedup`], pure), so an error that recurs every reconcile shows once per window instead of once per reconcile;
-//! what is re-sent after the window, kube's recorder folds into a series (`kubectl describe`: "x4 over 40m").
+//! `EventPublisher`: Kubernetes events (`events.k8s.io/v1`) about FlinkDeployments and FlinkSessionJobs. Repeats
+//! of the same event (object, reason, note) within a window are not re-sent ([`Dedup`], pure), so an error that
+//! recurs every reconcile shows once per window instead of once per reconcile.
+//!
+//! Events are created directly rather than through kube's `Recorder`: the recorder folds every event of the same
+//! object and reason into one series that keeps the first note, so "revision r3 applied" would show as
+//! "revision r1 applied (x2)". Here an event with a new note is a new event.
 //!
 //! # RBAC
 //! `create` and `patch` on `events` in API group `events.k8s.io`, in every watched namespace.
@@ -12,8 +15,11 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Client;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::api::{Api, PostParams};
+use kube::runtime::events::{EventType, Reporter};
 
 use crate::store::{ObjectRef, StoredResource};
 
@@ -56,7 +62,8 @@ pub enum EventError {
 /// deduplication state.
 #[derive(Clone)]
 pub struct EventPublisher {
-    recorder: Recorder,
+    client: Client,
+    reporter: Reporter,
     dedup: Arc<Mutex<Dedup>>,
 }
 
@@ -75,7 +82,7 @@ impl EventPublisher {
 
     /// A publisher that suppresses repeats for `window`.
     pub fn with_window(client: Client, reporter: Reporter, window: Duration) -> Self {
-        EventPublisher { recorder: Recorder::new(client, reporter), dedup: Arc::new(Mutex::new(Dedup::new(window))) }
+        EventPublisher { client, reporter, dedup: Arc::new(Mutex::new(Dedup::new(window))) }
     }
 
     /// Publishes an event about `object`: `type_` Normal or Warning, `reason` a short PascalCase word (also the
@@ -104,19 +111,43 @@ impl EventPublisher {
             tracing::debug!(object = %target, reason, "event suppressed: sent within the window");
             return Ok(Published::Suppressed);
         }
-        let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note.to_owned()).filter(|note| !note.is_empty()),
-            action: reason.to_owned(),
-            secondary: None,
-        };
-        match self.recorder.publish(&event, &object.object_ref(&())).await {
-            Ok(()) => Ok(Published::Sent),
+        let event = self.event(object, type_, reason, note);
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &target.namespace);
+        match events.create(&PostParams::default(), &event).await {
+            Ok(_) => Ok(Published::Sent),
             Err(source) => {
                 self.with_dedup(|dedup| dedup.forget(&key));
                 Err(EventError::Publish { object: target, reason: reason.to_owned(), source })
             }
+        }
+    }
+
+    /// The `events.k8s.io/v1` Event: named like kubectl's (`<object>.<hex nanoseconds>`), about `object`,
+    /// reported by this publisher's controller and instance.
+    fn event<K: StoredResource>(&self, object: &K, type_: EventType, reason: &str, note: &str) -> Event {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let regarding = object.object_ref(&());
+        let name = regarding.name.clone().unwrap_or_else(|| self.reporter.controller.clone());
+        Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+                namespace: regarding.namespace.clone(),
+                ..ObjectMeta::default()
+            },
+            action: Some(reason.to_owned()),
+            reason: Some(reason.to_owned()),
+            note: Some(note.to_owned()).filter(|note| !note.is_empty()),
+            type_: Some(match type_ {
+                EventType::Normal => "Normal".to_owned(),
+                EventType::Warning => "Warning".to_owned(),
+            }),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(regarding),
+            reporting_controller: Some(self.reporter.controller.clone()),
+            reporting_instance: Some(
+                self.reporter.instance.clone().unwrap_or_else(|| self.reporter.controller.clone()),
+            ),
+            ..Event::default()
         }
     }
 

@@ -282,8 +282,9 @@ async fn prune_one<S: Store, K: StoredResource>(store: &S, object: &ObjectRef) -
     store.delete::<K>(&object.namespace, &object.name).await.map(|_| ())
 }
 
-/// Applies one manifest of `revision` and reports the sync on the resource as an event: `Synced` when its spec
-/// changed (with the fields left to other managers), `SyncFailed` when the apply failed. Returns the new generation.
+/// Applies one manifest of `revision`, recording on the resource the revision its manifest comes from
+/// ([`super::sync_record`]), and reports the sync as an event: `Synced` when its spec changed (with the fields left
+/// to other managers), `SyncFailed` when the apply failed. Returns the new generation.
 async fn sync_one<S: Store, K: StoredResource>(
     store: &S,
     desired: &K,
@@ -292,7 +293,8 @@ async fn sync_one<S: Store, K: StoredResource>(
     let target = desired.store_ref();
     let before = store.get::<K>(&target.namespace, &target.name).await.ok().flatten();
     let before_generation = before.as_ref().and_then(|o| o.meta().generation);
-    match store.apply_reporting(desired, FIELD_MANAGER).await {
+    let stamped = super::sync_record::stamp(desired, before.as_ref(), revision);
+    match store.apply_reporting(&stamped, FIELD_MANAGER).await {
         Ok(applied) => {
             let generation = applied.object.meta().generation;
             if generation != before_generation {

@@ -12,4 +12,5 @@ pub mod observe;
 pub mod reconciled;
 pub mod safeguards;
 pub mod status;
+pub mod sync_record;
 pub mod write_back;

@@ -97,6 +97,18 @@ const fn row(pattern: &'static [Pattern], owner: Owner, condition: Condition, re
     Rule { pattern, owner, condition, reason }
 }
 
+/// The sync's record on each resource (`crate::operator::sync_record`): the Git revision its manifest was applied
+/// from, and a digest of that manifest. Operator-owned like every `flinkops.io/` annotation (Git never sets them,
+/// plans and drift never show them), and written by the sync itself with every apply.
+pub const SYNC_RECORD_ANNOTATIONS: [&str; 2] = ["flinkops.io/sync-revision", "flinkops.io/sync-digest"];
+
+/// Whether `path` is one of the [`SYNC_RECORD_ANNOTATIONS`].
+pub fn is_sync_record(path: &FieldPath) -> bool {
+    matches!(path.0.as_slice(),
+        [Segment::Key(metadata), Segment::Key(annotations), Segment::Key(key)]
+            if metadata == "metadata" && annotations == "annotations" && SYNC_RECORD_ANNOTATIONS.contains(&key.as_str()))
+}
+
 /// The one ownership table (DESIGN.md decision 6). First match wins; everything unmatched is Git's.
 pub const TABLE: &[Rule] = &[
     row(&[Key("status")], Owner::Operator, Condition::Always, "status is written by the operator"),

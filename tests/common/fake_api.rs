@@ -15,6 +15,7 @@ use kube::client::Body;
 use serde_json::{Value, json};
 
 const PREFIX: &str = "/apis/flink.apache.org/v1beta1/namespaces/";
+const EVENTS_PREFIX: &str = "/apis/events.k8s.io/v1/namespaces/";
 
 /// One request as the fake API server saw it.
 #[derive(Debug, Clone)]
@@ -75,6 +76,18 @@ impl FakeApi {
     /// Every request so far.
     pub fn requests(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
+    }
+
+    /// The `(reason, note)` of every event posted, in order.
+    pub fn events(&self) -> Vec<(String, String)> {
+        self.requests()
+            .into_iter()
+            .filter(|seen| seen.method == "POST" && seen.path.starts_with(EVENTS_PREFIX))
+            .map(|seen| {
+                let text = |field: &str| seen.body[field].as_str().unwrap_or_default().to_owned();
+                (text("reason"), text("note"))
+            })
+            .collect()
     }
 
     /// Forgets the requests so far.
@@ -159,6 +172,10 @@ fn kind_of(plural: &str) -> &'static str {
 }
 
 fn handle(state: &mut State, seen: &Seen) -> (u16, Value) {
+    // Events are accepted and only recorded (see `FakeApi::events`).
+    if seen.method == "POST" && seen.path.starts_with(EVENTS_PREFIX) {
+        return (201, seen.body.clone());
+    }
     let Some(rest) = seen.path.strip_prefix(PREFIX) else { return (404, status(404, "NotFound")) };
     let segments: Vec<&str> = rest.split('/').collect();
     match (seen.method.as_str(), segments.as_slice()) {

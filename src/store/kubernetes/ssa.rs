@@ -59,7 +59,13 @@ pub fn apply_payload(
     let mut stripped = Vec::new();
     for field in ownership::strip_owned(&mut payload, &context) {
         let table_owned = matches!(field.owner, Owner::Operator | Owner::Autoscaler);
-        if table_owned && (live.is_none() || ours.iter().any(|path| overlaps(path, &field.path))) {
+        // The operator's fields travel when flinkops wrote them before (or creates the object), and the sync's
+        // own record does too (this very apply writes it) unless someone else took it over: a non-forced apply of
+        // it would then fail.
+        let ours_before = live.is_none() || ours.iter().any(|path| overlaps(path, &field.path));
+        let sync_record =
+            ownership::is_sync_record(&field.path) && !theirs.keys().any(|path| overlaps(path, &field.path));
+        if table_owned && (ours_before || sync_record) {
             restore(&mut payload, &field.path, field.value);
             continue;
         }
