@@ -16,8 +16,10 @@ use fake_flink::{FakeFlink, SimulatedRuntime, serve_fake_flink};
 use flinkops::crd::FlinkDeployment;
 use flinkops::kubernetes::events::EventPublisher;
 use flinkops::operator::controller::{Controller, DEPLOYMENT_FINALIZER};
+use flinkops::operator::manager::ClusterRuntime;
 use flinkops::operator::manager::{Prune, apply_snapshot};
 use flinkops::operator::sync_record::SYNC_REVISION_ANNOTATION;
+use flinkops::runtime::{ClusterId, ClusterObservation, ClusterStatus, RecordedDeploy, Runtime};
 use flinkops::store::eventing::EventingStore;
 use flinkops::store::{KubernetesStore, Store, WatchNamespaces};
 use kube::runtime::events::Reporter;
@@ -455,4 +457,48 @@ async fn sync_records_the_applied_revision_on_the_resource_and_reports_it_as_an_
     let events = api.events();
     assert_eq!(events.len(), 1, "{events:?}");
     assert!(events[0].1.contains("revision r3 applied (generation 2)"), "{events:?}");
+}
+
+/// An operator pod keeps its session-job submission records on an emptyDir: after a restart they are gone, and the
+/// runtime re-learns each submission from the status (the write-ahead log) if the session cluster still runs the
+/// recorded job, instead of submitting a second one.
+#[tokio::test]
+async fn a_session_job_whose_submission_record_was_lost_is_adopted_from_its_status() {
+    let flink = Arc::new(FakeFlink::default());
+    let rest_url = format!("http://{}", serve_fake_flink(flink.clone()).await);
+    let (clusters_state, emptied) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
+    let clusters = Arc::new(SimulatedRuntime::new(flink.clone(), &rest_url, clusters_state.path().to_path_buf()));
+    let session = ClusterId { namespace: "flink".into(), name: "session".into() };
+    let ready = ClusterObservation {
+        status: ClusterStatus::Ready,
+        rest_url: Some(rest_url.clone()),
+        generation: Some(1),
+        job_id: None,
+        notes: Vec::new(),
+    };
+    clusters.clusters.lock().unwrap().insert(session, ready);
+    let jobs = clusters.session_jobs(emptied.path());
+    let enrich = ClusterId { namespace: "flink".into(), name: "enrich".into() };
+    let recorded = |session: Option<&str>, job: &str| RecordedDeploy {
+        session_cluster: session.map(str::to_owned),
+        job_id: job.to_owned(),
+        generation: 3,
+    };
+
+    assert_eq!(bounded(jobs.observe(&enrich)).await.expect("observed").status, ClusterStatus::Missing);
+    assert!(bounded(jobs.adopt(&enrich, &recorded(Some("session"), "job-1"))).await.expect("adopted"));
+    let observed = bounded(jobs.observe(&enrich)).await.expect("observed");
+    assert_eq!(observed.status, ClusterStatus::Ready);
+    assert_eq!((observed.job_id.as_deref(), observed.generation), (Some("job-1"), Some(3)));
+    assert!(!bounded(jobs.adopt(&enrich, &recorded(Some("session"), "job-1"))).await.expect("a record exists"));
+
+    // A job the session cluster does not know is gone: nothing to adopt, the controller submits it again.
+    flink.unknown.lock().unwrap().insert("job-2".into());
+    let other = ClusterId { namespace: "flink".into(), name: "other".into() };
+    assert!(!bounded(jobs.adopt(&other, &recorded(Some("session"), "job-2"))).await.expect("not adopted"));
+    assert_eq!(bounded(jobs.observe(&other)).await.expect("observed").status, ClusterStatus::Missing);
+    // Nor is there anything to adopt without a session cluster, or on a session cluster that is not there.
+    assert!(!bounded(jobs.adopt(&other, &recorded(None, "job-3"))).await.expect("not adopted"));
+    assert!(!bounded(jobs.adopt(&other, &recorded(Some("gone"), "job-3"))).await.expect("not adopted"));
+    assert!(!emptied.path().join("session-jobs/flink/other.json").exists());
 }

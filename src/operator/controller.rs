@@ -152,7 +152,8 @@ impl<S: Store, R: Runtime> Controller<S, R> {
             let is_deployment = K::KIND == Kind::FlinkDeployment && resource.spec.job.is_some();
             let health = HealthConfig::from_config(&config).unwrap_or_default();
             let sample_health = (is_deployment && health.enabled).then(now_ms);
-            let observation = Box::pin(observe(&self.runtime, &id, &status, sample_health)).await;
+            let observation =
+                Box::pin(observe(&self.runtime, &id, &status, original.session_cluster(), sample_health)).await;
             let mut unhealthy = None;
             if let Some(sample) = observation.health_sample {
                 let mut status = resource.status.clone().unwrap_or_default();

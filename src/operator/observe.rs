@@ -5,7 +5,7 @@
 use crate::crd::FlinkJobState;
 use crate::crd::status::FlinkDeploymentStatus;
 use crate::flink::client::{FlinkClient, JobState, OperationState};
-use crate::runtime::{ClusterId, ClusterObservation, ClusterStatus, Runtime};
+use crate::runtime::{ClusterId, ClusterObservation, ClusterStatus, RecordedDeploy, Runtime};
 
 use super::decide::{CheckpointFacts, JobFacts, Phase, StopFacts, phase};
 use super::health::HealthSample;
@@ -33,6 +33,15 @@ pub struct Observation {
     pub client: Option<FlinkClient>,
 }
 
+/// The deploy `status` records: its job id and generation, on `session_cluster`.
+fn recorded_deploy(status: &FlinkDeploymentStatus, session_cluster: Option<&str>) -> Option<RecordedDeploy> {
+    Some(RecordedDeploy {
+        session_cluster: Some(session_cluster?.to_owned()),
+        job_id: status.job_status.as_ref()?.job_id.clone().filter(|id| !id.is_empty())?,
+        generation: status.observed_generation?,
+    })
+}
+
 /// Maps Flink's REST job state onto the status enumeration.
 pub fn flink_job_state(state: JobState) -> Option<FlinkJobState> {
     Some(match state {
@@ -52,19 +61,29 @@ pub fn flink_job_state(state: JobState) -> Option<FlinkJobState> {
 }
 
 /// Observes one deployment; `sample_health` also reads the job's restart and checkpoint counters at `now_ms`.
+/// A cluster the runtime reports missing although `session_cluster` and the status record a deploy is first
+/// offered to the runtime for adoption ([`Runtime::adopt`]).
 pub async fn observe<R: Runtime>(
     runtime: &R,
     id: &ClusterId,
     status: &FlinkDeploymentStatus,
+    session_cluster: Option<&str>,
     sample_health: Option<i64>,
 ) -> Observation {
-    let cluster = match runtime.observe(id).await {
-        Ok(observation) => observation,
-        Err(error) => ClusterObservation {
-            status: ClusterStatus::Failed { reason: error.to_string() },
-            ..ClusterObservation::missing()
-        },
+    let failed = |error: crate::runtime::RuntimeError| ClusterObservation {
+        status: ClusterStatus::Failed { reason: error.to_string() },
+        ..ClusterObservation::missing()
     };
+    let mut cluster = runtime.observe(id).await.unwrap_or_else(failed);
+    if cluster.status == ClusterStatus::Missing
+        && let Some(recorded) = recorded_deploy(status, session_cluster)
+    {
+        match runtime.adopt(id, &recorded).await {
+            Ok(true) => cluster = runtime.observe(id).await.unwrap_or_else(failed),
+            Ok(false) => {}
+            Err(error) => cluster = failed(error),
+        }
+    }
     let mut observation = Observation {
         cluster,
         job: JobFacts::Unknown,
@@ -159,4 +178,81 @@ pub async fn observe<R: Runtime>(
     }
     observation.client = Some(client);
     observation
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::crd::status::JobStatus;
+    use crate::runtime::{ClusterSpec, RuntimeError};
+
+    /// A runtime whose only cluster is missing until adopted; it records what it was offered.
+    #[derive(Default)]
+    struct Forgetful {
+        adopted: Mutex<Vec<RecordedDeploy>>,
+    }
+
+    impl Runtime for Forgetful {
+        async fn deploy(&self, spec: &ClusterSpec) -> Result<ClusterObservation, RuntimeError> {
+            Err(RuntimeError::BadInput { cluster: spec.id.clone(), message: "not in this test".into() })
+        }
+
+        async fn observe(&self, _id: &ClusterId) -> Result<ClusterObservation, RuntimeError> {
+            let adopted = self.adopted.lock().unwrap().first().cloned();
+            Ok(match adopted {
+                // No REST URL: observation stops at the cluster, which is all this test is about.
+                Some(recorded) => ClusterObservation {
+                    status: ClusterStatus::Deploying,
+                    job_id: Some(recorded.job_id),
+                    generation: Some(recorded.generation),
+                    ..ClusterObservation::missing()
+                },
+                None => ClusterObservation::missing(),
+            })
+        }
+
+        async fn delete(&self, _id: &ClusterId) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+
+        async fn adopt(&self, _id: &ClusterId, recorded: &RecordedDeploy) -> Result<bool, RuntimeError> {
+            self.adopted.lock().unwrap().push(recorded.clone());
+            Ok(true)
+        }
+    }
+
+    fn deployed(job_id: Option<&str>) -> FlinkDeploymentStatus {
+        FlinkDeploymentStatus {
+            observed_generation: Some(7),
+            job_status: Some(JobStatus { job_id: job_id.map(str::to_owned), ..JobStatus::default() }),
+            ..FlinkDeploymentStatus::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_session_job_with_a_recorded_deploy_is_offered_for_adoption_and_observed_again() {
+        let runtime = Forgetful::default();
+        let id = ClusterId { namespace: "flink".into(), name: "enrich".into() };
+        let observation = observe(&runtime, &id, &deployed(Some("job-1")), Some("session"), None).await;
+        assert_eq!(observation.cluster.status, ClusterStatus::Deploying);
+        assert_eq!(observation.cluster.job_id.as_deref(), Some("job-1"));
+        let offered = runtime.adopted.lock().unwrap().clone();
+        assert_eq!(
+            offered,
+            [RecordedDeploy { session_cluster: Some("session".into()), job_id: "job-1".into(), generation: 7 }]
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_is_offered_without_a_session_cluster_or_a_recorded_job() {
+        let runtime = Forgetful::default();
+        let id = ClusterId { namespace: "flink".into(), name: "orders".into() };
+        for (status, session) in [(deployed(Some("job-1")), None), (deployed(None), Some("session"))] {
+            let observation = observe(&runtime, &id, &status, session, None).await;
+            assert_eq!(observation.cluster.status, ClusterStatus::Missing);
+        }
+        assert!(runtime.adopted.lock().unwrap().is_empty());
+    }
 }

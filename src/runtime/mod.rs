@@ -97,6 +97,30 @@ pub trait Runtime: Send + Sync {
     fn observe(&self, id: &ClusterId) -> impl Future<Output = Result<ClusterObservation, RuntimeError>> + Send;
     /// Stops and removes the cluster.
     fn delete(&self, id: &ClusterId) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+    /// Takes over what an earlier flinkops deployed under `id`, as the resource's status recorded it, when this
+    /// runtime's own record of it is gone (a session-job record on an operator pod's emptyDir) and `observe`
+    /// says Missing. Returns whether it was adopted; `observe` then sees it. A runtime that keeps no record of its
+    /// own has nothing to adopt.
+    fn adopt(
+        &self,
+        id: &ClusterId,
+        recorded: &RecordedDeploy,
+    ) -> impl Future<Output = Result<bool, RuntimeError>> + Send {
+        let _ = (id, recorded);
+        std::future::ready(Ok(false))
+    }
+}
+
+/// What a resource's status (the write-ahead log) says was deployed for it: the job id and generation of the
+/// last deploy, and the session cluster it went to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedDeploy {
+    /// The session cluster (a `FlinkSessionJob`'s `deploymentName`); `None` for a `FlinkDeployment`.
+    pub session_cluster: Option<String>,
+    /// `status.jobStatus.jobId`.
+    pub job_id: String,
+    /// `status.observedGeneration`.
+    pub generation: i64,
 }
 
 /// A shared runtime is a runtime: the session-job runtime and the manager share the cluster runtime.
@@ -111,5 +135,13 @@ impl<R: Runtime> Runtime for Arc<R> {
 
     fn delete(&self, id: &ClusterId) -> impl Future<Output = Result<(), RuntimeError>> + Send {
         R::delete(self, id)
+    }
+
+    fn adopt(
+        &self,
+        id: &ClusterId,
+        recorded: &RecordedDeploy,
+    ) -> impl Future<Output = Result<bool, RuntimeError>> + Send {
+        R::adopt(self, id, recorded)
     }
 }

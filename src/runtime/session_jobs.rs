@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::local::artifacts::{self, ArtifactError};
-use super::{ClusterId, ClusterObservation, ClusterSpec, ClusterStatus, Runtime, RuntimeError};
+use super::{ClusterId, ClusterObservation, ClusterSpec, ClusterStatus, RecordedDeploy, Runtime, RuntimeError};
 use crate::flink::client::{FlinkClient, FlinkClientError, JarRunRequest};
 
 /// How long a delete waits for a cancelled job to end.
@@ -183,6 +183,32 @@ impl<R: Runtime> Runtime for SessionJobRuntime<R> {
             job_id: Some(record.job_id),
             notes: Vec::new(),
         })
+    }
+
+    /// Rewrites a lost submission record from the status, if the session cluster still runs the recorded job: a
+    /// restarted operator whose state directory was emptied then observes the job it submitted instead of
+    /// submitting a second one.
+    async fn adopt(&self, id: &ClusterId, recorded: &RecordedDeploy) -> Result<bool, RuntimeError> {
+        let Some(session_cluster) = recorded.session_cluster.clone() else { return Ok(false) };
+        if self.read_record(id).is_some() {
+            return Ok(false);
+        }
+        let session = ClusterId { namespace: id.namespace.clone(), name: session_cluster.clone() };
+        let cluster = self.clusters.observe(&session).await?;
+        let (ClusterStatus::Ready, Some(url)) = (&cluster.status, cluster.rest_url.as_deref()) else {
+            return Ok(false);
+        };
+        let client = FlinkClient::new(url).map_err(|e| classify(id, "connecting to the session cluster", &e))?;
+        match client.job_status(&recorded.job_id).await {
+            Ok(_) => {}
+            Err(error) if error.is_not_found() => return Ok(false),
+            Err(error) => return Err(classify(id, "asking the session cluster about the job", &error)),
+        }
+        let record =
+            SubmissionRecord { session_cluster, generation: recorded.generation, job_id: recorded.job_id.clone() };
+        self.write_record(id, &record)?;
+        info!(session_job = %id, job_id = %record.job_id, "adopted the job its status records (the submission record was lost)");
+        Ok(true)
     }
 
     async fn delete(&self, id: &ClusterId) -> Result<(), RuntimeError> {

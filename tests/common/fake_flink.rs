@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use flinkops::operator::manager::ClusterRuntime;
 use flinkops::runtime::{
@@ -31,6 +32,8 @@ pub struct FakeFlink {
     pub stopped: Mutex<HashMap<String, String>>,
     /// Every stop-with-savepoint request: (job id, body).
     pub stops: Mutex<Vec<(String, Value)>>,
+    /// Jobs this Flink does not know (their status is a 404); every other job id is known.
+    pub unknown: Mutex<std::collections::HashSet<String>>,
 }
 
 impl FakeFlink {
@@ -54,9 +57,12 @@ impl FakeFlink {
     }
 }
 
-async fn job_status(State(flink): State<Arc<FakeFlink>>, Path(job): Path<String>) -> Json<Value> {
+async fn job_status(State(flink): State<Arc<FakeFlink>>, Path(job): Path<String>) -> (StatusCode, Json<Value>) {
     flink.count(&job);
-    Json(json!({"status": flink.state(&job)}))
+    if flink.unknown.lock().unwrap().contains(&job) {
+        return (StatusCode::NOT_FOUND, Json(json!({"errors": ["Job could not be found."]})));
+    }
+    (StatusCode::OK, Json(json!({"status": flink.state(&job)})))
 }
 
 async fn job_details(State(flink): State<Arc<FakeFlink>>, Path(job): Path<String>) -> Json<Value> {
