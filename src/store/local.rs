@@ -491,21 +491,12 @@ impl Store for LocalStore {
         finalizer: &str,
     ) -> Result<K, StoreError> {
         let target = target::<K>(namespace, name)?;
-        if finalizer.trim().is_empty() {
-            return Err(StoreError::Invalid { object: target.to_string(), reason: "finalizer is empty".to_owned() });
-        }
         let guard = self.lock(&target).await;
         let mut next: K = self.read(&target)?.ok_or_else(|| StoreError::NotFound { object: target.clone() })?;
-        let meta = next.meta_mut();
-        if meta.finalizers.iter().flatten().any(|present| present == finalizer) {
+        if !super::finalizer_needed(&target, next.meta(), finalizer)? {
             return Ok(next);
         }
-        if meta.deletion_timestamp.is_some() {
-            return Err(StoreError::Invalid {
-                object: target.to_string(),
-                reason: format!("cannot add finalizer {finalizer}: the object is being deleted"),
-            });
-        }
+        let meta = next.meta_mut();
         meta.finalizers.get_or_insert_default().push(finalizer.to_owned());
         meta.resource_version = Some(self.next_revision());
         self.commit(guard, &target, Some(next.clone()), false).await?;

@@ -170,6 +170,27 @@ impl StoredResource for FlinkSessionJob {
     }
 }
 
+/// Whether `finalizer` must be added to the object `target` with `meta`: `false` when it is already there; an
+/// error for an empty finalizer or an object being deleted (the API server refuses new finalizers then). Shared by
+/// the stores' `add_finalizer`.
+fn finalizer_needed(
+    target: &ObjectRef,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    finalizer: &str,
+) -> Result<bool, StoreError> {
+    let invalid = |reason: String| StoreError::Invalid { object: target.to_string(), reason };
+    if finalizer.trim().is_empty() {
+        return Err(invalid("finalizer is empty".to_owned()));
+    }
+    if meta.finalizers.iter().flatten().any(|present| present == finalizer) {
+        return Ok(false);
+    }
+    if meta.deletion_timestamp.is_some() {
+        return Err(invalid(format!("cannot add finalizer {finalizer}: the object is being deleted")));
+    }
+    Ok(true)
+}
+
 /// The plural resource name of a kind (`flinkdeployments`): the Kubernetes URL segment and the local directory name.
 pub fn plural(kind: Kind) -> &'static str {
     match kind {

@@ -300,23 +300,14 @@ impl Store for KubernetesStore {
         finalizer: &str,
     ) -> Result<K, StoreError> {
         let target = target::<K>(namespace, name)?;
-        if finalizer.trim().is_empty() {
-            return Err(StoreError::Invalid { object: target.to_string(), reason: "finalizer is empty".to_owned() });
-        }
         let current: K = self
             .read(&self.api::<K>(namespace), &target)
             .await?
             .ok_or_else(|| StoreError::NotFound { object: target.clone() })?;
-        let meta = current.meta();
-        if meta.finalizers.iter().flatten().any(|present| present == finalizer) {
+        if !crate::store::finalizer_needed(&target, current.meta(), finalizer)? {
             return Ok(current);
         }
-        if meta.deletion_timestamp.is_some() {
-            return Err(StoreError::Invalid {
-                object: target.to_string(),
-                reason: format!("cannot add finalizer {finalizer}: the object is being deleted"),
-            });
-        }
+        let meta = current.meta();
         // As kube-runtime's finalizer helper: test the list we read, so a concurrent writer makes this a Conflict.
         let operations = match &meta.finalizers {
             None => json!([
