@@ -128,7 +128,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
         Ok(parts) => parts,
         Err(code) => return code,
     };
-    let runtime_dir = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime_dir = match operator_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("flinkops run: {error}");
@@ -176,7 +176,7 @@ pub(super) fn run(args: &Args) -> ExitCode {
 
 /// `run` without `--local`: the same loop against a Kubernetes cluster.
 fn run_on_kubernetes(args: &Args, interval: std::time::Duration) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match operator_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("flinkops run: {error}");
@@ -289,4 +289,14 @@ mod tests {
         assert_eq!(parse_author("<bot@example.com>"), None);
         assert_eq!(parse_author("Bot <not-an-email>"), None);
     }
+}
+
+/// Stack of the operator's worker threads. A reconcile polls a deep chain of futures (controller, step, runtime,
+/// Flink client); a debug build's frames of that chain came close to tokio's 2 MiB default (a test thread
+/// overflowed it), so the workers get room to spare. It is address space, committed only as it is touched.
+const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+/// The multi-threaded tokio runtime the operator loop runs on.
+fn operator_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(WORKER_STACK_BYTES).build()
 }
