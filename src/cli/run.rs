@@ -275,6 +275,16 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Stack of the operator's worker threads. A reconcile polls a deep chain of futures (controller, step, runtime,
+/// Flink client); a debug build's frames of that chain came close to tokio's 2 MiB default (a test thread
+/// overflowed it), so the workers get room to spare. It is address space, committed only as it is touched.
+const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+/// The multi-threaded tokio runtime the operator loop runs on.
+fn operator_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(WORKER_STACK_BYTES).build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_author;
@@ -289,14 +299,4 @@ mod tests {
         assert_eq!(parse_author("<bot@example.com>"), None);
         assert_eq!(parse_author("Bot <not-an-email>"), None);
     }
-}
-
-/// Stack of the operator's worker threads. A reconcile polls a deep chain of futures (controller, step, runtime,
-/// Flink client); a debug build's frames of that chain came close to tokio's 2 MiB default (a test thread
-/// overflowed it), so the workers get room to spare. It is address space, committed only as it is touched.
-const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
-
-/// The multi-threaded tokio runtime the operator loop runs on.
-fn operator_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(WORKER_STACK_BYTES).build()
 }
