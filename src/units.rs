@@ -1,7 +1,15 @@
 //! Parsing of the unit-bearing strings Flink and Kubernetes accept: Flink `MemorySize`, Flink `Duration`, and
-//! Kubernetes quantities (memory and cpu), with the same precedence upstream uses.
+//! Kubernetes quantities (memory and cpu), with the same precedence upstream uses; and times printed for people.
 
 use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// A Unix time in milliseconds as RFC 3339 UTC (`2026-11-24T10:00:00.000Z`); out-of-range times print as the
+/// epoch, since such times are informational only.
+pub fn rfc3339_millis(time_ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(time_ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
 
 /// A string that is not a valid size, duration or quantity; the message says what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,7 +7,7 @@ mod kubernetes;
 
 pub(super) use kubernetes::client as kubernetes_client;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::operator::manager::{self, ManagerConfig, Prune};
@@ -98,15 +98,25 @@ fn init_logging(format: LogFormat) {
 /// The Flink distribution to use: the flag or FLINK_HOME, else the newest install under `.flinkops/`.
 fn flink_home(explicit: Option<PathBuf>) -> Option<PathBuf> {
     explicit.or_else(|| {
-        let mut installs: Vec<PathBuf> = std::fs::read_dir(".flinkops")
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.join(".flinkops-install-complete").exists())
-            .collect();
-        installs.sort();
-        installs.pop()
+        let names = std::fs::read_dir(".flinkops").ok()?.flatten().map(|entry| entry.file_name());
+        let installs = names
+            .filter_map(|name| name.to_str().map(str::to_owned))
+            .filter(|name| Path::new(".flinkops").join(name).join(".flinkops-install-complete").exists());
+        newest_flink_install(installs).map(|name| Path::new(".flinkops").join(name))
     })
+}
+
+/// The newest `flink-<version>` of the completed installs under `.flinkops/` (other tools install there too, such
+/// as `python/`), comparing versions numerically (2.10 is newer than 2.9).
+fn newest_flink_install(installs: impl Iterator<Item = String>) -> Option<String> {
+    installs
+        .filter_map(|name| {
+            let version: Vec<u64> =
+                name.strip_prefix("flink-")?.split('.').map(str::parse).collect::<Result<_, _>>().ok()?;
+            Some((version, name))
+        })
+        .max()
+        .map(|(_, name)| name)
 }
 
 pub(super) fn run(args: &Args) -> ExitCode {
@@ -287,7 +297,14 @@ fn operator_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_author;
+    use super::{newest_flink_install, parse_author};
+
+    #[test]
+    fn the_newest_flink_install_is_chosen_and_other_tools_are_not() {
+        let installs = ["python", "flink-2.3.0", "flink-2.10.1", "flink-2.9.0", "flink-latest"].map(str::to_owned);
+        assert_eq!(newest_flink_install(installs.into_iter()).as_deref(), Some("flink-2.10.1"));
+        assert_eq!(newest_flink_install(["python".to_owned()].into_iter()), None);
+    }
 
     #[test]
     fn an_author_is_a_name_and_an_email() {

@@ -337,7 +337,7 @@ pub struct AutoscalerStatus {
     /// When the autoscaler last ran, epoch milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_timestamp: Option<i64>,
-    /// What the last run concluded, e.g. `filling the metrics window until 1718000000000`, `balanced`, `scaled`.
+    /// What the last run concluded, e.g. `filling the metrics window until 2024-06-10T06:13:20.000Z`, `balanced`, `scaled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_outcome: Option<String>,
     /// Why the last run could not evaluate or realize, if it could not.

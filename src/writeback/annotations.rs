@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+pub use crate::units::rfc3339_millis;
 
 use crate::crd::Kind;
 
@@ -60,12 +60,6 @@ impl SavepointRecord {
         }
         annotations
     }
-}
-
-/// A Unix time in milliseconds as RFC 3339 UTC (`2026-11-24T10:00:00.000Z`); out-of-range times print as the
-/// epoch, since a record's time is informational only.
-pub fn rfc3339_millis(time_ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(time_ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Whether a manifest's annotations allow write-back (no `flinkops.io/write-back: "false"`).

@@ -12,6 +12,7 @@ use crate::autoscaler::{
 };
 use crate::crd::status::{AutoscalerStatus, AutoscalerVertexStatus, ScalingHistoryEntry};
 use crate::flink::client::FlinkClient;
+use crate::units::rfc3339_millis;
 
 /// A scaling decision to realize.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,12 +110,20 @@ pub fn record_run(
     let current: BTreeMap<String, i32> =
         topology.vertices().iter().map(|v| (v.id.clone(), i32::try_from(v.parallelism).unwrap_or(i32::MAX))).collect();
     let (outcome_text, scaling) = match &run.result {
-        RunResult::NotReady(WindowStatus::Stabilizing { stable_at_ms }) => {
-            (format!("stabilizing (or waiting for every vertex's metrics) until {stable_at_ms}"), None)
-        }
-        RunResult::NotReady(WindowStatus::Filling { full_at_ms }) => {
-            (format!("filling the metrics window until {full_at_ms}"), None)
-        }
+        RunResult::NotReady(WindowStatus::Stabilizing { stable_at_ms }) => (
+            format!(
+                "stabilizing (or waiting for every vertex's metrics) until {}",
+                rfc3339_millis(i64::try_from(*stable_at_ms).unwrap_or(i64::MAX))
+            ),
+            None,
+        ),
+        RunResult::NotReady(WindowStatus::Filling { full_at_ms }) => (
+            format!(
+                "filling the metrics window until {}",
+                rfc3339_millis(i64::try_from(*full_at_ms).unwrap_or(i64::MAX))
+            ),
+            None,
+        ),
         RunResult::NotReady(WindowStatus::Ready) => ("ready".to_owned(), None),
         RunResult::EvaluationFailed(error) => {
             status.error = Some(error.to_string());
@@ -136,9 +145,13 @@ pub fn record_run(
             Outcome::ExecutionDisabled { disabled_by, .. } => {
                 (format!("scaling recommended, execution disabled by {disabled_by}"), None)
             }
-            Outcome::ScaleUpPending { confirmed_at_ms, .. } => {
-                (format!("scale-up pending confirmation until {confirmed_at_ms}"), None)
-            }
+            Outcome::ScaleUpPending { confirmed_at_ms, .. } => (
+                format!(
+                    "scale-up pending confirmation until {}",
+                    rfc3339_millis(i64::try_from(*confirmed_at_ms).unwrap_or(i64::MAX))
+                ),
+                None,
+            ),
             Outcome::Balanced => ("balanced: every vertex within its utilization bounds".to_owned(), None),
             Outcome::NoChange => ("no change".to_owned(), None),
             Outcome::MemoryPressure { .. } => ("memory pressure: not scaling".to_owned(), None),
