@@ -9,11 +9,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::diff::{Change, IgnoredField};
-use crate::crd::{FlinkDeployment, FlinkSessionJob, FlinkVersion, Kind};
+use crate::crd::{FlinkVersion, Kind};
 use crate::flink::config_keys;
 use crate::manifests::path::{FieldPath, Segment};
 use crate::ownership::Owner;
-use crate::validation::{Severity, rules};
+use crate::validation::Severity;
 
 /// The upgrade path a change triggers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -622,18 +622,7 @@ fn other_manager_field_ignored(facts: &Facts<'_>) -> Option<Risk> {
 /// operator will refuse.
 fn immutable_field_changed(facts: &Facts<'_>) -> Option<Risk> {
     let (before, after) = (facts.input.before?, facts.input.after?);
-    let findings = match facts.input.kind {
-        Kind::FlinkDeployment => {
-            let previous: FlinkDeployment = serde_json::from_value(before.clone()).ok()?;
-            let next: FlinkDeployment = serde_json::from_value(after.clone()).ok()?;
-            rules::deployment_change(&previous, &next)
-        }
-        Kind::FlinkSessionJob => {
-            let previous: FlinkSessionJob = serde_json::from_value(before.clone()).ok()?;
-            let next: FlinkSessionJob = serde_json::from_value(after.clone()).ok()?;
-            rules::session_job_change(&previous, &next)
-        }
-    };
+    let findings = crate::validation::validate_change(facts.input.kind, before, after);
     let messages: Vec<String> = findings
         .into_iter()
         .filter(|f| f.severity == Severity::Error)

@@ -116,6 +116,22 @@ pub fn namespace_of(metadata: &kube::api::ObjectMeta) -> String {
     metadata.namespace.clone().unwrap_or_else(|| "default".to_owned())
 }
 
+/// Upstream's change rules between the stored version of a resource and a new one (`rules::deployment_change`,
+/// `rules::session_job_change`): what may not change after the first deployment. Nothing when either version does
+/// not decode (validating the new one reports why).
+pub fn validate_change(kind: Kind, previous: &Value, next: &Value) -> Vec<Finding> {
+    match kind {
+        Kind::FlinkDeployment => match (typed::<FlinkDeployment>(previous), typed::<FlinkDeployment>(next)) {
+            (Ok(previous), Ok(next)) => rules::deployment_change(&previous, &next),
+            _ => Vec::new(),
+        },
+        Kind::FlinkSessionJob => match (typed::<FlinkSessionJob>(previous), typed::<FlinkSessionJob>(next)) {
+            (Ok(previous), Ok(next)) => rules::session_job_change(&previous, &next),
+            _ => Vec::new(),
+        },
+    }
+}
+
 /// Validates one manifest of a known kind: structure first (all problems at once), then the typed rules.
 pub fn validate(kind: Kind, manifest: &Value, context: &Context<'_>) -> Outcome {
     let mut findings = schema::check(kind, manifest);

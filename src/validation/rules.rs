@@ -97,7 +97,8 @@ pub fn deployment(deployment: &FlinkDeployment) -> Vec<Finding> {
     }
 
     if let Some(job) = &spec.job {
-        check_job(job, &config, spec.task_manager.as_ref().and_then(|t| t.replicas), "spec.job", &mut findings);
+        let replicas = spec.task_manager.as_ref().and_then(|t| t.replicas);
+        check_job(job, &config, replicas, "spec.job", ConfigScope::Complete, &mut findings);
     } else if spec.task_manager.as_ref().and_then(|t| t.replicas).is_some_and(|r| r < 1) {
         findings.push(Finding::error(path("spec.taskManager.replicas"), "replicas must be at least 1"));
     }
@@ -152,6 +153,10 @@ pub fn session_job(job: &FlinkSessionJob, context: &Context<'_>) -> Vec<Finding>
     let spec = &job.spec;
     check_name(job.metadata.name.as_deref(), &mut findings);
     let mut config = spec.flink_config();
+    // Without its session cluster the job's configuration is only its own layer: what the cluster's layer may
+    // provide (checkpoint and savepoint directories, the artifact schemes it allows) is not checked, as upstream's
+    // webhook does not check it for a session it cannot find.
+    let mut cluster_config_known = false;
     match spec.deployment_name.as_deref() {
         None | Some("") => findings
             .push(Finding::error(path("spec.deploymentName"), "deploymentName must name the session FlinkDeployment")),
@@ -169,6 +174,7 @@ pub fn session_job(job: &FlinkSessionJob, context: &Context<'_>) -> Vec<Finding>
                     let mut merged = target.flink_config();
                     merged.append(&mut config);
                     config = merged;
+                    cluster_config_known = true;
                 }
                 None if !context.deployments.is_empty() => findings.push(Finding::warning(
                     path("spec.deploymentName"),
@@ -181,8 +187,9 @@ pub fn session_job(job: &FlinkSessionJob, context: &Context<'_>) -> Vec<Finding>
     match &spec.job {
         None => findings.push(Finding::error(path("spec.job"), "a session job needs a job")),
         Some(job_spec) => {
-            check_job(job_spec, &config, None, "spec.job", &mut findings);
-            check_artifact(job_spec.jar_uri.as_deref(), &config, &mut findings);
+            let scope = if cluster_config_known { ConfigScope::Complete } else { ConfigScope::JobOnly };
+            check_job(job_spec, &config, None, "spec.job", scope, &mut findings);
+            check_artifact(job_spec.jar_uri.as_deref(), &config, scope, &mut findings);
         }
     }
     check_config_values(&spec.flink_config(), &mut findings);
@@ -209,24 +216,36 @@ fn check_name(name: Option<&str>, findings: &mut Vec<Finding>) {
     }
 }
 
+/// How much of the effective Flink configuration a check sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConfigScope {
+    /// Every layer: settings it lacks are really missing.
+    Complete,
+    /// Only the resource's own layer (a session job whose cluster is unknown): a missing setting may come from the
+    /// layer not seen, so it is not reported.
+    JobOnly,
+}
+
 fn check_job(
     job: &JobSpec,
     config: &BTreeMap<String, String>,
     tm_replicas: Option<i32>,
     base: &str,
+    scope: ConfigScope,
     findings: &mut Vec<Finding>,
 ) {
     let at = |field: &str| path(&format!("{base}.{field}"));
     let mode = job.effective_upgrade_mode();
+    let complete = scope == ConfigScope::Complete;
     let checkpoint_dir = keys::first(config, keys::CHECKPOINT_DIR_KEYS);
     let savepoint_dir = keys::first(config, keys::SAVEPOINT_DIR_KEYS);
-    if mode != UpgradeMode::Stateless && checkpoint_dir.is_none() {
+    if complete && mode != UpgradeMode::Stateless && checkpoint_dir.is_none() {
         findings.push(Finding::error(
             at("upgradeMode"),
             format!("{} needs a checkpoint directory: set execution.checkpointing.dir (state.checkpoints.dir before Flink 2.0)", mode.as_str()),
         ));
     }
-    if savepoint_dir.is_none() {
+    if complete && savepoint_dir.is_none() {
         let needs_savepoint_dir = [
             (mode == UpgradeMode::Savepoint, at("upgradeMode"), "savepoint upgrade mode"),
             (
@@ -435,7 +454,12 @@ fn check_memory_and_resources(
     }
 }
 
-fn check_artifact(jar_uri: Option<&str>, config: &BTreeMap<String, String>, findings: &mut Vec<Finding>) {
+fn check_artifact(
+    jar_uri: Option<&str>,
+    config: &BTreeMap<String, String>,
+    scope: ConfigScope,
+    findings: &mut Vec<Finding>,
+) {
     let Some(uri) = jar_uri else { return };
     let at = path("spec.job.jarURI");
     let Some((scheme, rest)) = uri.split_once("://") else {
@@ -446,7 +470,7 @@ fn check_artifact(jar_uri: Option<&str>, config: &BTreeMap<String, String>, find
         .get(keys::ALLOWED_ARTIFACT_SCHEMES)
         .map(|s| s.split([',', ';']).map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect())
         .unwrap_or_else(|| vec!["https".to_owned()]);
-    if !allowed.iter().any(|a| a == &scheme.to_ascii_lowercase()) {
+    if scope == ConfigScope::Complete && !allowed.iter().any(|a| a == &scheme.to_ascii_lowercase()) {
         findings.push(Finding::error(
             at.clone(),
             format!(

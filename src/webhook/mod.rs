@@ -18,13 +18,15 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::crd::FlinkDeployment;
+
 pub use certs::{CertError, ReloadingCert};
 pub use health::{HealthConfig, HealthError};
 pub use metrics::Metrics;
-pub use review::{Verdict, answer};
+pub use review::{Verdict, answer, session_target};
 
 /// Where the webhook listens and what it serves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebhookConfig {
     /// Listen address; the chart's container port is `webhook.port` (9443), behind Service port 443.
     pub addr: SocketAddr,
@@ -34,6 +36,44 @@ pub struct WebhookConfig {
     pub metrics: Arc<Metrics>,
     /// How long in-flight requests may take after shutdown is signalled before connections are dropped.
     pub shutdown_grace: Duration,
+    /// Finds the session cluster a `FlinkSessionJob` names, so the job is checked against it; without it (or when it
+    /// does not exist yet) the job is checked on its own.
+    pub session_clusters: Option<SessionClusters>,
+}
+
+/// Looks up a `FlinkDeployment` by `(namespace, name)`; `None` when it does not exist or cannot be read (a review
+/// is never denied for the webhook's own trouble reading the cluster).
+pub type SessionClusters =
+    Arc<dyn Fn(String, String) -> futures::future::BoxFuture<'static, Option<FlinkDeployment>> + Send + Sync>;
+
+/// [`SessionClusters`] reading the API server with `client`.
+///
+/// # RBAC
+/// `get` on `flinkdeployments` in the watched namespaces (the operator has it).
+pub fn session_clusters_from(client: kube::Client) -> SessionClusters {
+    Arc::new(move |namespace: String, name: String| {
+        let api: kube::Api<FlinkDeployment> = kube::Api::namespaced(client.clone(), &namespace);
+        Box::pin(async move {
+            match api.get_opt(&name).await {
+                Ok(found) => found,
+                Err(error) => {
+                    tracing::warn!(%namespace, %name, %error, "cannot read the session cluster; the job is checked without it");
+                    None
+                }
+            }
+        })
+    })
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("addr", &self.addr)
+            .field("cert_dir", &self.cert_dir)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("session_clusters", &self.session_clusters.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookConfig {
@@ -45,6 +85,7 @@ impl WebhookConfig {
             cert_dir: cert_dir.into(),
             metrics,
             shutdown_grace: Duration::from_secs(10),
+            session_clusters: None,
         }
     }
 }

@@ -5,7 +5,7 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use serde_json::Value;
 
-use crate::crd::Kind;
+use crate::crd::{FlinkDeployment, Kind};
 use crate::manifests::load::classify;
 use crate::manifests::path::FieldPath;
 use crate::validation::{self, Context, Finding, Severity};
@@ -38,18 +38,20 @@ impl Verdict {
 /// The object is taken out of the review as raw JSON before the envelope is decoded, so an object that does not
 /// fit the Flink types reaches the validation library, which reports the field path, rather than failing the
 /// decoding of the whole review.
-pub fn answer(body: &[u8]) -> (AdmissionReview<DynamicObject>, Verdict) {
+///
+/// `session_cluster` is the `FlinkDeployment` a `FlinkSessionJob` names ([`session_target`]), when it exists: the job
+/// is then checked against it (a session cluster, its configuration under the job's). On UPDATE the old object is
+/// compared with the new one by upstream's change rules (`deploymentName` is immutable, no session ↔ application
+/// switch, no mode change).
+pub fn answer(body: &[u8], session_cluster: Option<&FlinkDeployment>) -> (AdmissionReview<DynamicObject>, Verdict) {
     let mut raw: Value = match serde_json::from_slice(body) {
         Ok(raw) => raw,
         Err(error) => return invalid(None, format!("the body is not JSON: {error}")),
     };
     let uid = raw.pointer("/request/uid").and_then(Value::as_str).map(str::to_owned);
     let object = raw.pointer_mut("/request/object").map(Value::take).filter(|o| !o.is_null());
-    // The old object is not validated (the new one is what will be stored); dropping it keeps it from failing
-    // the envelope's decoding for the same reasons the new one might.
-    if let Some(old) = raw.pointer_mut("/request/oldObject") {
-        *old = Value::Null;
-    }
+    // Both objects are taken out before the envelope is decoded, so neither can fail its decoding.
+    let old_object = raw.pointer_mut("/request/oldObject").map(Value::take).filter(|o| !o.is_null());
     let review: AdmissionReview<DynamicObject> = match serde_path_to_error::deserialize(raw) {
         Ok(review) => review,
         Err(error) => {
@@ -61,7 +63,7 @@ pub fn answer(body: &[u8]) -> (AdmissionReview<DynamicObject>, Verdict) {
         Ok(request) => request,
         Err(_) => return invalid(uid, "the AdmissionReview has no request".to_owned()),
     };
-    let response = decide(&request, object);
+    let response = decide(&request, object, old_object.as_ref(), session_cluster);
     let verdict = if response.allowed { Verdict::Allowed } else { Verdict::Denied };
     (response.into_review(), verdict)
 }
@@ -74,7 +76,12 @@ fn invalid(uid: Option<String>, reason: String) -> (AdmissionReview<DynamicObjec
 
 /// Validates the object of a CREATE or UPDATE; DELETE and CONNECT are allowed (nothing to validate). A dry run is
 /// answered like a real request, so `kubectl apply --dry-run=server` shows the same messages.
-fn decide(request: &AdmissionRequest<DynamicObject>, object: Option<Value>) -> AdmissionResponse {
+fn decide(
+    request: &AdmissionRequest<DynamicObject>,
+    object: Option<Value>,
+    old_object: Option<&Value>,
+    session_cluster: Option<&FlinkDeployment>,
+) -> AdmissionResponse {
     let response = AdmissionResponse::from(request);
     match request.operation {
         Operation::Create | Operation::Update => {}
@@ -94,8 +101,36 @@ fn decide(request: &AdmissionRequest<DynamicObject>, object: Option<Value>) -> A
             return response;
         }
     };
-    let outcome = validation::validate(kind, &object, &Context::default());
-    respond(response, kind, &label_of(&object, request), &outcome.findings)
+    let context = Context::with_deployments(session_cluster.filter(|_| kind == Kind::FlinkSessionJob));
+    let mut findings = validation::validate(kind, &object, &context).findings;
+    if request.operation == Operation::Update
+        && let Some(old_object) = old_object
+    {
+        findings.extend(validation::validate_change(kind, old_object, &object));
+    }
+    respond(response, kind, &label_of(&object, request), &findings)
+}
+
+/// `(namespace, deploymentName)` of the `FlinkSessionJob` a CREATE or UPDATE review carries: the session cluster to
+/// look up before [`answer`]. `None` for anything else, including bodies `answer` rejects.
+pub fn session_target(body: &[u8]) -> Option<(String, String)> {
+    let raw: Value = serde_json::from_slice(body).ok()?;
+    let request = raw.get("request")?;
+    let object = request.get("object")?;
+    let operation = request.get("operation").and_then(Value::as_str)?;
+    if object.get("kind").and_then(Value::as_str) != Some("FlinkSessionJob")
+        || !matches!(operation, "CREATE" | "UPDATE")
+    {
+        return None;
+    }
+    let name = object.pointer("/spec/deploymentName").and_then(Value::as_str).filter(|n| !n.is_empty())?;
+    let namespace = object
+        .pointer("/metadata/namespace")
+        .or_else(|| request.get("namespace"))
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default");
+    Some((namespace.to_owned(), name.to_owned()))
 }
 
 /// Turns findings into the response: errors deny (one line each), warnings are passed on.

@@ -21,8 +21,8 @@ use tokio_rustls::TlsAcceptor;
 
 use super::certs::ReloadingCert;
 use super::metrics::Metrics;
-use super::review::answer;
-use super::{WebhookConfig, WebhookError};
+use super::review::{answer, session_target};
+use super::{SessionClusters, WebhookConfig, WebhookError};
 
 /// A TLS handshake that takes longer than this is abandoned, so a stalled client cannot hold a task forever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,16 +30,40 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Room for an object near etcd's 1.5 MiB limit, twice (object and old object), plus the envelope.
 const BODY_LIMIT: usize = 8 * 1024 * 1024;
 
-/// The routes: `POST /validate`.
-pub(super) fn router(metrics: Arc<Metrics>) -> Router {
-    Router::new().route("/validate", post(validate)).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(metrics)
+/// How long a review waits for the session cluster a session job names; past it the job is checked without it
+/// (the API server's own timeout for the whole review is the chart's `webhook.timeoutSeconds`, 10 s).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What a review handler needs.
+#[derive(Clone)]
+struct Shared {
+    metrics: Arc<Metrics>,
+    session_clusters: Option<SessionClusters>,
 }
 
-async fn validate(
-    State(metrics): State<Arc<Metrics>>,
-    body: Bytes,
-) -> (StatusCode, Json<AdmissionReview<DynamicObject>>) {
-    let (review, verdict) = answer(&body);
+/// The routes: `POST /validate`.
+pub(super) fn router(metrics: Arc<Metrics>, session_clusters: Option<SessionClusters>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(Shared { metrics, session_clusters })
+}
+
+async fn validate(State(shared): State<Shared>, body: Bytes) -> (StatusCode, Json<AdmissionReview<DynamicObject>>) {
+    let session_cluster = match (session_target(&body), &shared.session_clusters) {
+        (Some((namespace, name)), Some(lookup)) => {
+            match tokio::time::timeout(LOOKUP_TIMEOUT, lookup(namespace.clone(), name.clone())).await {
+                Ok(found) => found,
+                Err(_) => {
+                    tracing::warn!(%namespace, %name, "the session cluster lookup timed out; the job is checked without it");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let (review, verdict) = answer(&body, session_cluster.as_ref());
+    let metrics = shared.metrics;
     metrics.record(verdict);
     if let Some(response) = &review.response {
         tracing::debug!(uid = %response.uid, verdict = verdict.as_str(), "admission review answered");
@@ -61,7 +85,7 @@ pub(super) async fn run(
         .with_cert_resolver(resolver);
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(tls));
-    let service = TowerToHyperService::new(router(config.metrics.clone()));
+    let service = TowerToHyperService::new(router(config.metrics.clone(), config.session_clusters.clone()));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -10,8 +10,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use super::*;
+use crate::crd::FlinkDeployment;
 use crate::manifests::load::{Discovered, load_paths};
 use crate::manifests::yaml::parse_documents;
+use kube::core::DynamicObject;
+use kube::core::admission::AdmissionReview;
 
 // Generous: debug-build TLS on a loaded two-core machine is slow; a hang still fails.
 const BOUND: Duration = Duration::from_secs(60);
@@ -73,7 +76,7 @@ fn every_single_resource_fixture_is_denied_with_the_cli_text() {
             metadata["name"].as_str().unwrap_or("(unnamed)")
         );
         let body = serde_json::to_vec(&review(object, "CREATE", false)).unwrap();
-        let (answered, verdict) = answer(&body);
+        let (answered, verdict) = answer(&body, None);
         let answered = serde_json::to_value(answered).unwrap();
         let response = response(&answered);
         let mut lines: Vec<String> = response["status"]["message"]
@@ -95,7 +98,7 @@ fn every_single_resource_fixture_is_denied_with_the_cli_text() {
 #[test]
 fn delete_is_allowed_without_looking_at_the_object() {
     let object = fixture("tests/fixtures/malformed/rule-parallelism-zero.yaml");
-    let (answered, verdict) = answer(&serde_json::to_vec(&review(&object, "DELETE", false)).unwrap());
+    let (answered, verdict) = answer(&serde_json::to_vec(&review(&object, "DELETE", false)).unwrap(), None);
     assert_eq!(verdict, Verdict::Allowed);
     assert_eq!(answered.response.unwrap().uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
 }
@@ -103,7 +106,7 @@ fn delete_is_allowed_without_looking_at_the_object() {
 #[test]
 fn a_kind_flinkops_does_not_validate_is_allowed_with_a_warning() {
     let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "ns"}});
-    let (answered, verdict) = answer(&serde_json::to_vec(&review(&object, "CREATE", false)).unwrap());
+    let (answered, verdict) = answer(&serde_json::to_vec(&review(&object, "CREATE", false)).unwrap(), None);
     assert_eq!(verdict, Verdict::Allowed);
     let warnings = answered.response.unwrap().warnings.unwrap();
     assert_eq!(warnings, ["ConfigMap ns/x: skipped: ConfigMap is not a Flink resource"]);
@@ -113,12 +116,74 @@ fn a_kind_flinkops_does_not_validate_is_allowed_with_a_warning() {
 fn a_body_that_is_not_a_review_is_invalid_with_the_json_path() {
     let mut body = review(&fixture("examples-repo/apps/orders.yaml"), "CREATE", false);
     body["request"]["operation"] = json!(42);
-    let (answered, verdict) = answer(&serde_json::to_vec(&body).unwrap());
+    let (answered, verdict) = answer(&serde_json::to_vec(&body).unwrap(), None);
     assert_eq!(verdict, Verdict::Invalid);
     let response = answered.response.unwrap();
     assert!(!response.allowed);
     assert_eq!(response.uid, "705ab4f5-6393-11e8-b7cc-42010a800002", "the uid is kept so the API server can match it");
     assert!(response.result.message.contains("request.operation"), "{}", response.result.message);
+}
+
+fn deployment_fixture(path: &str) -> FlinkDeployment {
+    serde_json::from_value(fixture(path)).unwrap()
+}
+
+fn denial(answered: &AdmissionReview<DynamicObject>) -> String {
+    answered.response.as_ref().unwrap().result.message.clone()
+}
+
+#[test]
+fn a_session_job_is_checked_against_the_session_cluster_it_names() {
+    let job = fixture("examples-repo/apps/session-jobs.yaml");
+    let body = serde_json::to_vec(&review(&job, "CREATE", false)).unwrap();
+    assert_eq!(session_target(&body), Some(("streaming".to_owned(), "shared-session".to_owned())));
+
+    let mut application = deployment_fixture("examples-repo/apps/orders.yaml");
+    application.metadata.name = Some("shared-session".to_owned());
+    let (answered, verdict) = answer(&body, Some(&application));
+    assert_eq!(verdict, Verdict::Denied);
+    assert_eq!(
+        denial(&answered),
+        "FlinkSessionJob streaming/payments: error: spec.deploymentName: shared-session is an application cluster \
+         (it has a job); session jobs need a session cluster"
+    );
+    let session = deployment_fixture("examples-repo/platform/session.yaml");
+    assert_eq!(answer(&body, Some(&session)).1, Verdict::Allowed);
+    // Not there (yet): Git may apply the job before its cluster; the job is checked on its own.
+    assert_eq!(answer(&body, None).1, Verdict::Allowed);
+    // A deployment review never looks a cluster up.
+    let orders = serde_json::to_vec(&review(&fixture("examples-repo/apps/orders.yaml"), "CREATE", false)).unwrap();
+    assert_eq!(session_target(&orders), None);
+}
+
+#[test]
+fn an_update_is_checked_by_upstreams_change_rules() {
+    let job = fixture("examples-repo/apps/session-jobs.yaml");
+    let mut moved = job.clone();
+    moved["spec"]["deploymentName"] = json!("another-session");
+    let mut body = review(&moved, "UPDATE", false);
+    body["request"]["oldObject"] = job.clone();
+    let (answered, verdict) = answer(&serde_json::to_vec(&body).unwrap(), None);
+    assert_eq!(verdict, Verdict::Denied);
+    assert_eq!(
+        denial(&answered),
+        "FlinkSessionJob streaming/payments: error: spec.deploymentName: deploymentName cannot change; create a new \
+         session job"
+    );
+
+    let session = fixture("examples-repo/platform/session.yaml");
+    let mut application = session.clone();
+    application["spec"]["job"] = fixture("examples-repo/apps/orders.yaml")["spec"]["job"].clone();
+    let mut body = review(&application, "UPDATE", false);
+    body["request"]["oldObject"] = session;
+    let (answered, verdict) = answer(&serde_json::to_vec(&body).unwrap(), None);
+    assert_eq!(verdict, Verdict::Denied);
+    assert!(denial(&answered).contains("spec.job: a session cluster cannot become an application cluster"));
+
+    // An unchanged update passes.
+    let mut body = review(&job, "UPDATE", false);
+    body["request"]["oldObject"] = job.clone();
+    assert_eq!(answer(&serde_json::to_vec(&body).unwrap(), None).1, Verdict::Allowed);
 }
 
 // --- over HTTPS on loopback ---
@@ -155,11 +220,16 @@ struct Running {
 
 impl Running {
     async fn start(cert_dir: &Path) -> Running {
+        Running::start_with(cert_dir, None).await
+    }
+
+    async fn start_with(cert_dir: &Path, session_clusters: Option<SessionClusters>) -> Running {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("https://127.0.0.1:{}/validate", listener.local_addr().unwrap().port());
         let metrics = Arc::new(Metrics::default());
         let mut config = WebhookConfig::new(0, cert_dir, metrics.clone());
         config.shutdown_grace = Duration::from_secs(2);
+        config.session_clusters = session_clusters;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve_on(listener, config, async {
             let _ = stopped.await;
@@ -312,6 +382,37 @@ async fn health_server_reports_readiness_leadership_and_counters() {
         assert!(text.contains("flinkops_leader 1\n"), "{text}");
         stop.send(()).unwrap();
         task.await.unwrap().unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn https_looks_up_the_session_cluster_of_a_session_job() {
+    tokio::time::timeout(BOUND, async {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = write_cert(dir.path());
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorder = asked.clone();
+        let lookup: SessionClusters = Arc::new(move |namespace: String, name: String| {
+            recorder.lock().unwrap().push(format!("{namespace}/{name}"));
+            // Every name is an application cluster here, so the job is denied only if the lookup was used.
+            let mut found = deployment_fixture("examples-repo/apps/orders.yaml");
+            found.metadata.name = Some(name);
+            Box::pin(async move { Some(found) })
+        });
+        let server = Running::start_with(dir.path(), Some(lookup)).await;
+        let client = client_trusting(&cert);
+
+        let job = fixture("examples-repo/apps/session-jobs.yaml");
+        let answered = post(&client, &server.url, &review(&job, "CREATE", true)).await;
+        assert_eq!(response(&answered)["allowed"], false, "{answered}");
+        let message = response(&answered)["status"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("shared-session is an application cluster"), "{message}");
+        let deployment = fixture("examples-repo/apps/orders.yaml");
+        assert_eq!(response(&post(&client, &server.url, &review(&deployment, "CREATE", false)).await)["allowed"], true);
+        assert_eq!(*asked.lock().unwrap(), ["streaming/shared-session"], "only the session job is looked up");
+        server.stop().await;
     })
     .await
     .unwrap();

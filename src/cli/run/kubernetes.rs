@@ -136,7 +136,8 @@ pub(super) async fn run(args: &Args, mut manager_config: ManagerConfig, filter: 
         }
     });
     if operator.webhook.enabled {
-        let config = WebhookConfig::new(operator.webhook.port, operator.webhook.cert_dir.clone(), metrics.clone());
+        let mut config = WebhookConfig::new(operator.webhook.port, operator.webhook.cert_dir.clone(), metrics.clone());
+        config.session_clusters = Some(webhook::session_clusters_from(client.clone()));
         let webhook_stop = stopped(stop_requested.clone());
         tokio::spawn(async move {
             if let Err(error) = webhook::serve(config, webhook_stop).await {
