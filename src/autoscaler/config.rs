@@ -547,9 +547,13 @@ pub fn check_excluded_period(entry: &str) -> Result<(), String> {
     }
     for part in &parts {
         let fields = part.split_whitespace().count();
-        if parse_daily_window(part).is_none() && !(6..=7).contains(&fields) {
+        if parse_daily_window(part).is_some() {
+            continue;
+        }
+        if !(6..=7).contains(&fields) {
             return Err(format!("{part:?} is neither HH:mm:ss-HH:mm:ss nor a 6/7-field cron expression"));
         }
+        crate::savepoints::schedule::parse_quartz(part).map_err(|error| error.to_string())?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! - `evaluate`: rates, true processing rate, target/catch-up rates, thresholds (§5.3);
 //! - `scale`: new parallelism of one vertex, alignment, effectiveness (§5.4);
 //! - `decision`: delays, gates, report, persistable state (§5.4 step 8, §5.5);
+//! - `excluded`: whether now falls in one of the `excluded.periods`;
 //! - `scenario` and `simulator`: the fluid-model simulator over the same code, and its report.
 //!
 //! Executing a decision (overrides, events, the state ConfigMap) belongs to the operator, not here.
@@ -13,6 +14,7 @@
 pub mod config;
 pub mod decision;
 pub mod evaluate;
+pub mod excluded;
 pub mod metrics;
 pub mod scale;
 pub mod scenario;

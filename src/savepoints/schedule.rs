@@ -56,6 +56,11 @@ impl CronSchedule {
         let after = DateTime::<Utc>::from_timestamp(after_ms.div_euclid(1000), 0)?;
         self.schedule.after(&after).next().map(|fire| fire.timestamp_millis())
     }
+
+    /// Whether the whole second of `time_ms` is one the expression names (Quartz's `isSatisfiedBy`).
+    pub fn includes(&self, time_ms: i64) -> bool {
+        DateTime::<Utc>::from_timestamp(time_ms.div_euclid(1000), 0).is_some_and(|time| self.schedule.includes(time))
+    }
 }
 
 impl fmt::Debug for CronSchedule {
@@ -194,8 +199,9 @@ pub fn schedule_from_config(config: &BTreeMap<String, String>, key: &str) -> Res
     }
 }
 
-/// Validates a Quartz expression and translates it into the `cron` crate's dialect.
-fn parse_quartz(value: &str) -> Result<CronSchedule, ScheduleError> {
+/// Validates a Quartz expression and translates it into the `cron` crate's dialect (also used for the autoscaler's
+/// `excluded.periods`).
+pub fn parse_quartz(value: &str) -> Result<CronSchedule, ScheduleError> {
     // Quartz upper-cases the whole expression before parsing; names are case-insensitive in both dialects.
     let upper = value.to_ascii_uppercase();
     let fields: Vec<&str> = upper.split_whitespace().collect();

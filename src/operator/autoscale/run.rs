@@ -103,7 +103,9 @@ pub fn record_run(
     status.last_run_timestamp = Some(i64::try_from(now_ms).unwrap_or(i64::MAX));
     status.error = None;
     let (state, window) = super::load(recorded);
-    let context = DecisionContext { now_ms, active_excluded_period: None };
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let active_excluded_period = crate::autoscaler::excluded::active_period(&config.excluded_periods, now);
+    let context = DecisionContext { now_ms, active_excluded_period };
     let run = run_once(config, state, window, &collected.observation, &context);
     super::store(&mut status, &run.state, &run.window, &collected.names, reset_nonce);
     let topology = &collected.observation.topology;
@@ -234,17 +236,15 @@ mod tests {
         Collected { observation: observation_from(&details, &metrics, at_ms).unwrap(), names }
     }
 
-    #[test]
-    fn a_saturated_counter_is_scaled_up_once_the_window_is_full() {
+    /// Runs the autoscaler over a saturated counter every 5 s (epoch 10 s on) until it scales or 8 runs pass.
+    fn saturated_runs(extra: &[(&str, &str)]) -> (AutoscalerStatus, Option<Scaling>) {
+        let base = [
+            ("job.autoscaler.metrics.window", "20 s"),
+            ("job.autoscaler.stabilization.interval", "0 s"),
+            ("flinkops.autoscaler.scale-up.confirmation", "0 s"),
+        ];
         let config = AutoscalerConfig::from_flink_config(
-            &[
-                ("job.autoscaler.metrics.window", "20 s"),
-                ("job.autoscaler.stabilization.interval", "0 s"),
-                ("flinkops.autoscaler.scale-up.confirmation", "0 s"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
+            &base.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         )
         .unwrap();
         let mut recorded: Option<AutoscalerStatus> = None;
@@ -259,7 +259,26 @@ mod tests {
                 break;
             }
         }
-        let recorded = recorded.unwrap();
+        (recorded.unwrap(), scaling)
+    }
+
+    #[test]
+    fn an_excluded_period_keeps_the_recommendation_and_scales_nothing() {
+        // The runs happen in the first minute of 1970-01-01 (UTC), inside this window.
+        let (recorded, scaling) = saturated_runs(&[("job.autoscaler.excluded.periods", "00:00:00-00:10:00")]);
+        assert!(scaling.is_none(), "{scaling:?}");
+        let outcome = recorded.last_outcome.clone().unwrap_or_default();
+        assert!(outcome.contains("job.autoscaler.excluded.periods:00:00:00-00:10:00"), "{outcome}");
+        let counter = recorded.vertices.iter().find(|v| v.vertex_id == COUNTER).unwrap();
+        assert!(counter.recommended_parallelism.is_some_and(|p| p > 2), "{counter:?}");
+
+        let (_, scaling) = saturated_runs(&[("job.autoscaler.excluded.periods", "01:00:00-02:00:00")]);
+        assert!(scaling.is_some(), "outside the period it scales");
+    }
+
+    #[test]
+    fn a_saturated_counter_is_scaled_up_once_the_window_is_full() {
+        let (recorded, scaling) = saturated_runs(&[]);
         let scaling = scaling.unwrap_or_else(|| panic!("a saturated counter and a growing backlog: {recorded:#?}"));
         assert!(scaling.overrides[COUNTER] > 2, "{scaling:?}");
         assert_eq!(recorded.scaling_history.len(), 1);
