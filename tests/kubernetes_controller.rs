@@ -497,6 +497,9 @@ async fn a_session_job_whose_submission_record_was_lost_is_adopted_from_its_stat
     let other = ClusterId { namespace: "flink".into(), name: "other".into() };
     assert!(!bounded(jobs.adopt(&other, &recorded(Some("session"), "job-2"))).await.expect("not adopted"));
     assert_eq!(bounded(jobs.observe(&other)).await.expect("observed").status, ClusterStatus::Missing);
+    // Nor a job that ended (a suspended session job's, still in Flink's history).
+    flink.stopped.lock().unwrap().insert("job-4".into(), FakeFlink::savepoint_location("t-4"));
+    assert!(!bounded(jobs.adopt(&other, &recorded(Some("session"), "job-4"))).await.expect("not adopted"));
     // Nor is there anything to adopt without a session cluster, or on a session cluster that is not there.
     assert!(!bounded(jobs.adopt(&other, &recorded(None, "job-3"))).await.expect("not adopted"));
     assert!(!bounded(jobs.adopt(&other, &recorded(Some("gone"), "job-3"))).await.expect("not adopted"));

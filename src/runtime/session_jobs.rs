@@ -185,9 +185,9 @@ impl<R: Runtime> Runtime for SessionJobRuntime<R> {
         })
     }
 
-    /// Rewrites a lost submission record from the status, if the session cluster still runs the recorded job: a
-    /// restarted operator whose state directory was emptied then observes the job it submitted instead of
-    /// submitting a second one.
+    /// Rewrites a lost submission record from the status, if the session cluster still runs the recorded job (not
+    /// one that ended): a restarted operator whose state directory was emptied then observes the job it submitted
+    /// instead of submitting a second one.
     async fn adopt(&self, id: &ClusterId, recorded: &RecordedDeploy) -> Result<bool, RuntimeError> {
         let Some(session_cluster) = recorded.session_cluster.clone() else { return Ok(false) };
         if self.read_record(id).is_some() {
@@ -200,6 +200,8 @@ impl<R: Runtime> Runtime for SessionJobRuntime<R> {
         };
         let client = FlinkClient::new(url).map_err(|e| classify(id, "connecting to the session cluster", &e))?;
         match client.job_status(&recorded.job_id).await {
+            // A job that ended (a suspended session job's, kept in Flink's history) is not there to adopt.
+            Ok(state) if state.is_globally_terminal() => return Ok(false),
             Ok(_) => {}
             Err(error) if error.is_not_found() => return Ok(false),
             Err(error) => return Err(classify(id, "asking the session cluster about the job", &error)),
