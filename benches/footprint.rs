@@ -102,6 +102,8 @@ async fn measure(args: &[&str], done: impl Fn() -> bool) -> (Duration, f64, f64)
 }
 
 fn main() {
+    // As `flinkops` does at start, so the operator process is measured as it runs.
+    flinkops::allocator::limit_malloc_arenas();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
     if let Some(position) = args.iter().position(|a| a == "--operator") {

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod allocator;
 pub mod autoscaler;
 pub mod cli;
 pub mod crd;

@@ -55,6 +55,7 @@ pub enum Command {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    crate::allocator::limit_malloc_arenas();
     let cli = Cli::parse();
     match cli.command {
         Command::Validate(args) => validate::run(&args),
