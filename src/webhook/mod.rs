@@ -23,7 +23,7 @@ use crate::crd::FlinkDeployment;
 pub use certs::{CertError, ReloadingCert};
 pub use health::{HealthConfig, HealthError};
 pub use metrics::Metrics;
-pub use review::{Verdict, answer, session_target};
+pub use review::{Verdict, answer, answer_parsed, session_target};
 
 /// Where the webhook listens and what it serves.
 #[derive(Clone)]

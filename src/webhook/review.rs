@@ -44,10 +44,17 @@ impl Verdict {
 /// compared with the new one by upstream's change rules (`deploymentName` is immutable, no session ↔ application
 /// switch, no mode change).
 pub fn answer(body: &[u8], session_cluster: Option<&FlinkDeployment>) -> (AdmissionReview<DynamicObject>, Verdict) {
-    let mut raw: Value = match serde_json::from_slice(body) {
-        Ok(raw) => raw,
-        Err(error) => return invalid(None, format!("the body is not JSON: {error}")),
-    };
+    match serde_json::from_slice(body) {
+        Ok(raw) => answer_parsed(raw, session_cluster),
+        Err(error) => invalid(None, format!("the body is not JSON: {error}")),
+    }
+}
+
+/// [`answer`] for a body already parsed as JSON (the server parses it once, for [`session_target`] and this).
+pub fn answer_parsed(
+    mut raw: Value,
+    session_cluster: Option<&FlinkDeployment>,
+) -> (AdmissionReview<DynamicObject>, Verdict) {
     let uid = raw.pointer("/request/uid").and_then(Value::as_str).map(str::to_owned);
     let object = raw.pointer_mut("/request/object").map(Value::take).filter(|o| !o.is_null());
     // Both objects are taken out before the envelope is decoded, so neither can fail its decoding.
@@ -111,10 +118,9 @@ fn decide(
     respond(response, kind, &label_of(&object, request), &findings)
 }
 
-/// `(namespace, deploymentName)` of the `FlinkSessionJob` a CREATE or UPDATE review carries: the session cluster to
-/// look up before [`answer`]. `None` for anything else, including bodies `answer` rejects.
-pub fn session_target(body: &[u8]) -> Option<(String, String)> {
-    let raw: Value = serde_json::from_slice(body).ok()?;
+/// `(namespace, deploymentName)` of the `FlinkSessionJob` a CREATE or UPDATE review (parsed JSON) carries: the
+/// session cluster to look up before [`answer_parsed`]. `None` for anything else.
+pub fn session_target(raw: &Value) -> Option<(String, String)> {
     let request = raw.get("request")?;
     let object = request.get("object")?;
     let operation = request.get("operation").and_then(Value::as_str)?;

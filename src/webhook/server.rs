@@ -21,8 +21,9 @@ use tokio_rustls::TlsAcceptor;
 
 use super::certs::ReloadingCert;
 use super::metrics::Metrics;
-use super::review::{answer, session_target};
+use super::review::{answer, answer_parsed, session_target};
 use super::{SessionClusters, WebhookConfig, WebhookError};
+use crate::crd::FlinkDeployment;
 
 /// A TLS handshake that takes longer than this is abandoned, so a stalled client cannot hold a task forever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,25 +51,33 @@ pub(super) fn router(metrics: Arc<Metrics>, session_clusters: Option<SessionClus
 }
 
 async fn validate(State(shared): State<Shared>, body: Bytes) -> (StatusCode, Json<AdmissionReview<DynamicObject>>) {
-    let session_cluster = match (session_target(&body), &shared.session_clusters) {
-        (Some((namespace, name)), Some(lookup)) => {
-            match tokio::time::timeout(LOOKUP_TIMEOUT, lookup(namespace.clone(), name.clone())).await {
-                Ok(found) => found,
-                Err(_) => {
-                    tracing::warn!(%namespace, %name, "the session cluster lookup timed out; the job is checked without it");
-                    None
-                }
-            }
+    let (review, verdict) = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(raw) => {
+            let session_cluster = match (session_target(&raw), &shared.session_clusters) {
+                (Some((namespace, name)), Some(lookup)) => session_cluster(lookup, namespace, name).await,
+                _ => None,
+            };
+            answer_parsed(raw, session_cluster.as_ref())
         }
-        _ => None,
+        // Not JSON: `answer` says so.
+        Err(_) => answer(&body, None),
     };
-    let (review, verdict) = answer(&body, session_cluster.as_ref());
-    let metrics = shared.metrics;
-    metrics.record(verdict);
+    shared.metrics.record(verdict);
     if let Some(response) = &review.response {
         tracing::debug!(uid = %response.uid, verdict = verdict.as_str(), "admission review answered");
     }
     (StatusCode::OK, Json(review))
+}
+
+/// The `FlinkDeployment` `namespace/name` through `lookup`, or `None` after [`LOOKUP_TIMEOUT`].
+async fn session_cluster(lookup: &SessionClusters, namespace: String, name: String) -> Option<FlinkDeployment> {
+    match tokio::time::timeout(LOOKUP_TIMEOUT, lookup(namespace.clone(), name.clone())).await {
+        Ok(found) => found,
+        Err(_) => {
+            tracing::warn!(%namespace, %name, "the session cluster lookup timed out; the job is checked without it");
+            None
+        }
+    }
 }
 
 pub(super) async fn run(
