@@ -15,18 +15,16 @@ pub const SYNC_DIGEST_ANNOTATION: &str = crate::ownership::SYNC_RECORD_ANNOTATIO
 /// what `live` was applied from, else `live`'s recorded revision.
 pub fn stamp<K: StoredResource>(desired: &K, live: Option<&K>, revision: &str) -> K {
     let mut stamped = desired.clone();
+    // A record written into Git by hand is not part of the manifest's content.
     let annotations = stamped.meta_mut().annotations.get_or_insert_with(Default::default);
     annotations.remove(SYNC_REVISION_ANNOTATION);
     annotations.remove(SYNC_DIGEST_ANNOTATION);
     let digest = digest(&stamped);
-    let recorded = live.and_then(|live| {
-        let annotations = live.meta().annotations.as_ref()?;
-        (annotations.get(SYNC_DIGEST_ANNOTATION) == Some(&digest))
-            .then(|| annotations.get(SYNC_REVISION_ANNOTATION).cloned())
-            .flatten()
-    });
+    let live_annotations = live.and_then(|live| live.meta().annotations.as_ref());
+    let unchanged = live_annotations.filter(|live| live.get(SYNC_DIGEST_ANNOTATION) == Some(&digest));
+    let revision = unchanged.and_then(|live| live.get(SYNC_REVISION_ANNOTATION)).map_or(revision, String::as_str);
     let annotations = stamped.meta_mut().annotations.get_or_insert_with(Default::default);
-    annotations.insert(SYNC_REVISION_ANNOTATION.to_owned(), recorded.unwrap_or_else(|| revision.to_owned()));
+    annotations.insert(SYNC_REVISION_ANNOTATION.to_owned(), revision.to_owned());
     annotations.insert(SYNC_DIGEST_ANNOTATION.to_owned(), digest);
     stamped
 }

@@ -103,8 +103,7 @@ pub fn record_run(
     status.last_run_timestamp = Some(i64::try_from(now_ms).unwrap_or(i64::MAX));
     status.error = None;
     let (state, window) = super::load(recorded);
-    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
-    let active_excluded_period = crate::autoscaler::excluded::active_period(&config.excluded_periods, now);
+    let active_excluded_period = crate::autoscaler::excluded::active_period(&config.excluded_periods, epoch_ms(now_ms));
     let context = DecisionContext { now_ms, active_excluded_period };
     let run = run_once(config, state, window, &collected.observation, &context);
     super::store(&mut status, &run.state, &run.window, &collected.names, reset_nonce);
@@ -112,20 +111,12 @@ pub fn record_run(
     let current: BTreeMap<String, i32> =
         topology.vertices().iter().map(|v| (v.id.clone(), i32::try_from(v.parallelism).unwrap_or(i32::MAX))).collect();
     let (outcome_text, scaling) = match &run.result {
-        RunResult::NotReady(WindowStatus::Stabilizing { stable_at_ms }) => (
-            format!(
-                "stabilizing (or waiting for every vertex's metrics) until {}",
-                rfc3339_millis(i64::try_from(*stable_at_ms).unwrap_or(i64::MAX))
-            ),
-            None,
-        ),
-        RunResult::NotReady(WindowStatus::Filling { full_at_ms }) => (
-            format!(
-                "filling the metrics window until {}",
-                rfc3339_millis(i64::try_from(*full_at_ms).unwrap_or(i64::MAX))
-            ),
-            None,
-        ),
+        RunResult::NotReady(WindowStatus::Stabilizing { stable_at_ms }) => {
+            (format!("stabilizing (or waiting for every vertex's metrics) until {}", time_of(*stable_at_ms)), None)
+        }
+        RunResult::NotReady(WindowStatus::Filling { full_at_ms }) => {
+            (format!("filling the metrics window until {}", time_of(*full_at_ms)), None)
+        }
         RunResult::NotReady(WindowStatus::Ready) => ("ready".to_owned(), None),
         RunResult::EvaluationFailed(error) => {
             status.error = Some(error.to_string());
@@ -147,13 +138,9 @@ pub fn record_run(
             Outcome::ExecutionDisabled { disabled_by, .. } => {
                 (format!("scaling recommended, execution disabled by {disabled_by}"), None)
             }
-            Outcome::ScaleUpPending { confirmed_at_ms, .. } => (
-                format!(
-                    "scale-up pending confirmation until {}",
-                    rfc3339_millis(i64::try_from(*confirmed_at_ms).unwrap_or(i64::MAX))
-                ),
-                None,
-            ),
+            Outcome::ScaleUpPending { confirmed_at_ms, .. } => {
+                (format!("scale-up pending confirmation until {}", time_of(*confirmed_at_ms)), None)
+            }
             Outcome::Balanced => ("balanced: every vertex within its utilization bounds".to_owned(), None),
             Outcome::NoChange => ("no change".to_owned(), None),
             Outcome::MemoryPressure { .. } => ("memory pressure: not scaling".to_owned(), None),
@@ -212,6 +199,16 @@ fn vertex_statuses(
             scale_down_rate_threshold: finite(v.scale_down_rate_threshold),
         })
         .collect()
+}
+
+/// The core's unsigned epoch milliseconds as chrono's signed ones (saturating: no time is that far out).
+fn epoch_ms(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// An epoch-millisecond time of the core, as RFC 3339 for a status outcome.
+fn time_of(ms: u64) -> String {
+    rfc3339_millis(epoch_ms(ms))
 }
 
 #[cfg(test)]

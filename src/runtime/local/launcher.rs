@@ -525,9 +525,11 @@ impl LocalFlinkCluster {
             let last_observation = match self.http.get(&url).send().await {
                 Ok(response) if response.status().is_success() => match response.json::<serde_json::Value>().await {
                     Ok(overview) => {
-                        let offered = match registered_taskmanagers(&overview) >= u64::from(taskmanagers) {
-                            true => self.registered_slots().await,
-                            false => Ok(0),
+                        // The slots are asked for only once every TaskManager is there.
+                        let offered = if registered_taskmanagers(&overview) >= u64::from(taskmanagers) {
+                            self.registered_slots().await
+                        } else {
+                            Ok(0)
                         };
                         match offered.and_then(|offered| readiness(&overview, taskmanagers, offered)) {
                             Ok(()) => {
